@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyServerOptions, LogController } from 'fastify'
+import type { Config } from './config.js'
+import auth from './http/plugins/auth.js'
+import errors from './http/plugins/errors.js'
+import metrics from './http/plugins/metrics.js'
+import openapi from './http/plugins/openapi.js'
+import rateLimit from './http/plugins/rate-limit.js'
+import agentRoutes from './http/routes/agents/index.js'
+import groupRoutes from './http/routes/groups/index.js'
+import healthRoutes from './http/routes/health.js'
+import integrationRoutes from './http/routes/integration/index.js'
+import industryRoutes from './http/routes/leads/industries.js'
+import { LastUsedTracker } from './services/last-used.js'
+import type { Db } from './store/database.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    db: Db
+    config: Config
+    secretKey: Buffer
+    lastUsed: LastUsedTracker
+    /** The clock every time-dependent rule reads (office hours, windows); tests inject their own. */
+    now: () => number
+  }
+}
+
+export type AppOptions = {
+  config: Config
+  db: Db
+  secretKey: Buffer
+  now?: () => number
+  logger?: FastifyServerOptions['logger']
+}
+
+/** The API prefixes real clients use (api.md: every route under both). */
+export const API_PREFIXES = ['/v1', '/api/v1'] as const
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/
+
+/** `?api-key=…` must never reach a log line. */
+export function redactUrl(url: string): string {
+  return url.replace(/([?&]api-key=)[^&#]*/gi, '$1[redacted]')
+}
+
+/**
+ * The Fastify app as a plugin tree: infrastructure plugins, then the API scope (auth and rate
+ * limit apply only there), then its routes under both prefixes. It does not listen: server.ts does.
+ */
+export async function buildApp(options: AppOptions) {
+  const app = Fastify({
+    logger: options.logger ?? {
+      level: options.config.logLevel,
+      redact: ['req.headers.authorization', 'req.headers["x-api-token"]', 'req.headers["x-api-key"]'],
+    },
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+    },
+    // One log line per request, written by the onResponse hook below with the key redacted.
+    logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
+    bodyLimit: 1024 * 1024,
+    ajv: {
+      customOptions: { allErrors: true, coerceTypes: 'array', useDefaults: true, removeAdditional: true },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.decorate('db', options.db)
+  app.decorate('config', options.config)
+  app.decorate('secretKey', options.secretKey)
+  app.decorate('now', options.now ?? Date.now)
+  app.decorate('lastUsed', new LastUsedTracker(options.db))
+  app.addHook('onClose', async () => app.lastUsed.close())
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        url: redactUrl(request.url),
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'request',
+    )
+  })
+
+  await app.register(errors)
+  await app.register(metrics)
+  await app.register(openapi)
+  await app.register(healthRoutes)
+
+  await app.register(async (api) => {
+    await api.register(auth)
+    await api.register(rateLimit)
+    for (const prefix of API_PREFIXES) {
+      await api.register(integrationRoutes, { prefix })
+      await api.register(industryRoutes, { prefix })
+      await api.register(agentRoutes, { prefix })
+      await api.register(groupRoutes, { prefix })
+    }
+  })
+
+  return app
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>

@@ -1,0 +1,42 @@
+/**
+ * The one error contract (api.md §1.3): a closed list of codes, each with its status. Handlers
+ * throw ApiError; the error handler (plugins/errors.ts) turns it and every framework error into
+ * `{code, message, requestId, details?}`.
+ */
+export const ERROR_STATUS = {
+  SCHEMA_VALIDATION_FAILED: 400,
+  INVALID_ID: 400,
+  INVALID_DATE_RANGE: 400,
+  MALFORMED_JSON: 400,
+  UNAUTHORIZED: 401,
+  INVALID_SCOPE: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  IDEMPOTENCY_KEY_REUSED: 409,
+  NO_USER_CONFIGURED: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  UNPROCESSABLE_LEAD: 422,
+  RATE_LIMITED: 429,
+  UNEXPECTED_ERROR: 500,
+  UNAVAILABLE: 503,
+} as const
+
+export type ErrorCode = keyof typeof ERROR_STATUS
+
+export type ErrorDetail = { path: string; message: string; in?: string }
+
+export class ApiError extends Error {
+  readonly statusCode: number
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: ErrorDetail[],
+  ) {
+    super(message)
+    this.statusCode = ERROR_STATUS[code]
+  }
+}
+
+export const notFound = (what: string) => new ApiError('NOT_FOUND', `${what} not found`)

@@ -1,0 +1,78 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { ApiError, type ErrorDetail } from '../errors.js'
+
+type ValidationIssue = { instancePath: string; message?: string; params?: Record<string, unknown> }
+
+/** `/phones/0` for an item, `/utmSource` for a missing property: where the caller must look. */
+function pathOf(issue: ValidationIssue): string {
+  const missing = issue.params?.missingProperty
+  return missing ? `${issue.instancePath}/${String(missing)}` : issue.instancePath || '/'
+}
+
+/** Maps framework errors onto the contract's codes; anything unknown is a bug (500). */
+export function toApiError(error: FastifyError): ApiError {
+  if (error instanceof ApiError) return error
+  if (error.validation) {
+    const where = error.validationContext ?? 'body'
+    const issues = error.validation as ValidationIssue[]
+    if (where === 'params') {
+      const param = pathOf(issues[0] ?? { instancePath: '' }).slice(1)
+      return new ApiError('INVALID_ID', `Invalid ${param}`)
+    }
+    const details: ErrorDetail[] = issues.map((issue) => ({
+      path: pathOf(issue),
+      message: issue.message ?? 'is invalid',
+      in: where,
+    }))
+    const summary = details.map((d) => `${d.path} ${d.message}`).join('; ')
+    return new ApiError('SCHEMA_VALIDATION_FAILED', `Invalid ${where}: ${summary}`, details)
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ApiError('MALFORMED_JSON', 'The body is not valid JSON')
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError('PAYLOAD_TOO_LARGE', 'The body is larger than this route accepts')
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ApiError('UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json')
+  }
+  if (error instanceof SyntaxError && error.statusCode === 400)
+    return new ApiError('MALFORMED_JSON', 'The body is not valid JSON')
+  if (isStorageOutage(error)) return new ApiError('UNAVAILABLE', 'Storage is unavailable; retry later')
+  return new ApiError('UNEXPECTED_ERROR', 'Unexpected error')
+}
+
+/** Errors that mean the database is down or saturated rather than that the code is wrong. */
+function isStorageOutage(error: Error & { code?: string }): boolean {
+  const code = error.code ?? ''
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'SQLITE_BUSY', 'SQLITE_FULL', 'SQLITE_IOERR'].includes(
+      code,
+    ) || /^(08|53|57P)/.test(code) // PostgreSQL: connection exception, insufficient resources, operator intervention
+  )
+}
+
+async function errorsPlugin(app: FastifyInstance) {
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const apiError = toApiError(error)
+    if (apiError.statusCode >= 500) request.log.error({ err: error }, 'request failed')
+    if (apiError.code === 'UNAVAILABLE') reply.header('retry-after', '5')
+    return reply.status(apiError.statusCode).send({
+      code: apiError.code,
+      message: apiError.message,
+      requestId: request.id,
+      ...(apiError.details ? { details: apiError.details } : {}),
+    })
+  })
+
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({
+      code: 'NOT_FOUND',
+      message: `No route ${request.method} ${request.url.split('?')[0]}`,
+      requestId: request.id,
+    }),
+  )
+}
+
+export default fp(errorsPlugin, { name: 'errors' })

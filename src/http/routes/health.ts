@@ -1,0 +1,45 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { sql } from 'kysely'
+import { Type } from 'typebox'
+import { pendingMigrations } from '../../store/migrator.js'
+
+const StatusSchema = Type.Object({
+  status: Type.String(),
+  problems: Type.Optional(Type.Array(Type.String())),
+})
+
+/** Liveness and readiness, at the root, without a key (operations.md §8). */
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/health',
+    { schema: { summary: 'The process is up', tags: ['Operations'], response: { 200: StatusSchema } } },
+    async () => ({
+      status: 'ok',
+    }),
+  )
+
+  app.get(
+    '/ready',
+    {
+      schema: {
+        summary: 'The database answers and its schema is current',
+        tags: ['Operations'],
+        response: { 200: StatusSchema, 503: StatusSchema },
+      },
+    },
+    async (_request, reply) => {
+      const problems: string[] = []
+      try {
+        await sql`select 1`.execute(app.db)
+        const pending = await pendingMigrations(app.db)
+        if (pending.length > 0) problems.push(`pending migrations: ${pending.join(', ')}`)
+      } catch (error) {
+        problems.push(`database unreachable: ${(error as Error).message}`)
+      }
+      if (problems.length > 0) return reply.status(503).send({ status: 'unavailable', problems })
+      return { status: 'ready' }
+    },
+  )
+}
+
+export default routes

@@ -1,0 +1,35 @@
+import { type Static, Type } from 'typebox'
+import type { User } from '../../store/users.js'
+import { ObjectIdSchema } from './common.js'
+
+export const AgentSchema = Type.Object(
+  {
+    id: ObjectIdSchema,
+    firstName: Type.String(),
+    lastName: Type.String(),
+    email: Type.Optional(Type.String()),
+    phone: Type.Optional(Type.String()),
+    legacyId: Type.Optional(Type.String()),
+    externalId: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    appFields: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { $id: 'Agent', title: 'Agent' },
+)
+
+export type Agent = Static<typeof AgentSchema>
+
+export const WorkingSchema = Type.Object({ working: Type.Boolean() })
+
+/** A user as the API shows it: absent values are left out rather than sent as null. */
+export function toAgent(user: User): Agent {
+  return {
+    id: user.id,
+    firstName: user.firstName,
+    lastName: user.lastName,
+    email: user.email,
+    ...(user.phone ? { phone: user.phone } : {}),
+    ...(user.legacyId ? { legacyId: user.legacyId } : {}),
+    ...(user.externalId ? { externalId: user.externalId } : {}),
+    ...(user.appFields ? { appFields: user.appFields } : {}),
+  }
+}

@@ -1,0 +1,86 @@
+import { type App, buildApp } from './app.js'
+import { type Config, loadSecretKey } from './config.js'
+import { type Bootstrapped, bootstrapIfEmpty } from './services/bootstrap.js'
+import { connect } from './store/connect.js'
+import type { Db } from './store/database.js'
+import { migrateToLatest } from './store/migrator.js'
+
+export type Running = { app: App; db: Db; url: string; stop: () => Promise<void> }
+
+/** How long SIGTERM waits for in-flight requests before giving up on them. */
+const SHUTDOWN_GRACE_MS = 10_000
+
+function publicUrl(host: string, port: number): string {
+  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
+  return `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`
+}
+
+/** The lines operations.md §2 prints: the URLs always, the secrets only on first run. */
+export function banner(url: string, first: Bootstrapped | null, leadRoute: boolean): string {
+  const lines = [`Ventas is running at ${url}`, `  API docs:  ${url}/docs`]
+  if (!first) return [...lines, `  Console:   ${url}/console`].join('\n')
+  const body = `{"utmSource":"web","firstName":"Ana","phones":["+55 51 98765-4321"]}`
+  // The spec's first request posts a lead; until a build has the lead routes, offer one it answers.
+  const tryLine = leadRoute
+    ? `curl -X POST '${url}/v1/lead/retail?api-key=${first.key}' -H 'content-type: application/json' -d '${body}'`
+    : `curl '${url}/v1/integration?api-key=${first.key}'`
+  return [
+    ...lines,
+    `  Console:   ${url}/console   (${first.email} / ${first.password})`,
+    `  API key:   ${first.key}   (integration "${first.integrationName}", all scopes, group "${first.groupName}")`,
+    `  Try:       ${tryLine}`,
+  ].join('\n')
+}
+
+/**
+ * The only place that listens. Migrates, bootstraps an empty database, listens, prints the
+ * banner, and on SIGTERM/SIGINT stops taking requests, lets in-flight ones finish (bounded), closes
+ * the database and exits 0.
+ */
+export async function startServer(
+  config: Config,
+  print: (text: string) => void = console.log,
+): Promise<Running> {
+  const secretKey = loadSecretKey(config)
+  const db = connect(config.storage, { sqliteSynchronous: config.sqliteSynchronous })
+  await migrateToLatest(db)
+  const first = config.bootstrap ? await bootstrapIfEmpty(db, secretKey, config.defaultCountry) : null
+  const app = await buildApp({ config, db, secretKey })
+  await app.listen({ port: config.port, host: config.host })
+  const address = app.server.address()
+  const port = typeof address === 'object' && address ? address.port : config.port
+  const url = publicUrl(config.host, port)
+  print(banner(url, first, app.hasRoute({ method: 'POST', url: '/v1/lead/retail' })))
+
+  let stopping: Promise<void> | undefined
+  const stop = () => {
+    stopping ??= (async () => {
+      const timer = setTimeout(() => {
+        app.log.error('shutdown grace period over; exiting with requests still open')
+        process.exit(1)
+      }, SHUTDOWN_GRACE_MS)
+      timer.unref()
+      await app.close()
+      await db.destroy()
+      clearTimeout(timer)
+    })()
+    return stopping
+  }
+  return { app, db, url, stop }
+}
+
+/** Wires SIGTERM and SIGINT to a graceful stop and exit 0. */
+export function stopOnSignals(running: Running): void {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      running.app.log.info({ signal }, 'shutting down')
+      running.stop().then(
+        () => process.exit(0),
+        (error) => {
+          running.app.log.error({ err: error }, 'shutdown failed')
+          process.exit(1)
+        },
+      )
+    })
+  }
+}

@@ -1,0 +1,86 @@
+import type { Result } from '../src/domain/result.js'
+import { ALL_SCOPES } from '../src/domain/scopes.js'
+import { createIntegration, revokeIntegration } from '../src/services/access.js'
+import { createAccount, createGroup, createUser } from '../src/services/directory.js'
+import type { Db } from '../src/store/database.js'
+
+function must<T>(result: Result<T>): T {
+  if (!result.ok) throw new Error(`seed failed: ${result.message}`)
+  return result.value
+}
+
+/**
+ * Two accounts the tests can rely on:
+ * - A, "Autos del Sur" (AR): root → Norte → Desk ML, and root → Oeste; agents in Norte, Desk ML
+ *   and Oeste; an administrator at the root; keys: all scopes at the root, all scopes at Norte,
+ *   leads:write only at the root, and a revoked one.
+ * - B, "Loja Azul" (BR): its root group, one agent, one all-scopes key.
+ */
+export async function seed(db: Db, secretKey: Buffer) {
+  const a = must(await createAccount(db, { name: 'Autos del Sur', countryCode: 'AR' }))
+  const norte = must(await createGroup(db, a.account.id, { name: 'Sucursal Norte', parentId: a.group.id }))
+  const desk = must(
+    await createGroup(db, a.account.id, {
+      name: 'Desk Mercado Libre',
+      parentId: norte.id,
+      type: ['marketplace'],
+    }),
+  )
+  const oeste = must(
+    await createGroup(db, a.account.id, {
+      name: 'Sucursal Oeste',
+      parentId: a.group.id,
+      timezone: 'America/Mexico_City',
+      officeHours: { monday: [{ from: '09:00', to: '18:00' }] },
+    }),
+  )
+  const user = async (
+    accountId: string,
+    email: string,
+    groupIds: string[],
+    extra: { working?: boolean; profile?: 'agent' | 'administrator' } = {},
+  ) =>
+    must(
+      await createUser(db, accountId, {
+        email,
+        firstName: email.split('@')[0] ?? 'x',
+        lastName: 'Test',
+        profile: extra.profile ?? 'agent',
+        groupIds,
+        password: 'correct horse battery staple',
+        working: extra.working ?? false,
+      }),
+    ).user
+  const ana = await user(a.account.id, 'ana@autosdelsur.com.ar', [norte.id], { working: true })
+  const beto = await user(a.account.id, 'beto@autosdelsur.com.ar', [desk.id])
+  const carla = await user(a.account.id, 'carla@autosdelsur.com.ar', [oeste.id], { working: true })
+  const admin = await user(a.account.id, 'admin@autosdelsur.com.ar', [a.group.id], {
+    profile: 'administrator',
+  })
+  const key = async (accountId: string, groupId: string, name: string, scopes: string[]) =>
+    must(await createIntegration(db, secretKey, { accountId, groupId, name, scopes }, 'test'))
+  const all = await key(a.account.id, a.group.id, 'Web forms', ALL_SCOPES)
+  const norteKey = await key(a.account.id, norte.id, 'Norte CRM', ALL_SCOPES)
+  const leadsOnly = await key(a.account.id, a.group.id, 'Landing page', ['leads:write'])
+  const revoked = await key(a.account.id, a.group.id, 'Old site', ALL_SCOPES)
+  must(await revokeIntegration(db, revoked.integration.id, 'test'))
+
+  const b = must(await createAccount(db, { name: 'Loja Azul', countryCode: 'BR' }))
+  const bAgent = await user(b.account.id, 'rita@lojaazul.com.br', [b.group.id], { working: true })
+  const bKey = await key(b.account.id, b.group.id, 'Loja site', ALL_SCOPES)
+
+  return {
+    a: { account: a.account, root: a.group, norte, desk, oeste, agents: { ana, beto, carla }, admin },
+    b: { account: b.account, root: b.group, agent: bAgent },
+    keys: {
+      all: all.key,
+      norte: norteKey.key,
+      leadsOnly: leadsOnly.key,
+      revoked: revoked.key,
+      otherAccount: bKey.key,
+    },
+    integrations: { all: all.integration, norte: norteKey.integration, revoked: revoked.integration },
+  }
+}
+
+export type Seed = Awaited<ReturnType<typeof seed>>
