@@ -16,16 +16,16 @@ import { ApiError } from '../errors.js'
 async function rateLimitPlugin(app: FastifyInstance) {
   const { perSecond, burst } = app.config.rateLimit
   const windowMs = Math.round((burst / perSecond) * 1000)
+  // No offline queue: while Redis is down a request fails over at once instead of waiting.
+  // So connect before serving, or the first requests would pass uncounted.
   const redis = app.config.redisUrl
-    ? new Redis(app.config.redisUrl, {
-        connectTimeout: 1000,
-        maxRetriesPerRequest: 1,
-        enableOfflineQueue: false,
-        lazyConnect: false,
-      })
+    ? new Redis(app.config.redisUrl, { connectTimeout: 1000, maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true })
     : undefined
-  redis?.on('error', (error) => app.log.warn({ err: error }, 'rate limit store (Redis) unavailable'))
-  if (redis) app.addHook('onClose', async () => void redis.disconnect())
+  if (redis) {
+    redis.on('error', (error) => app.log.warn({ err: error }, 'rate limit store (Redis) unavailable'))
+    await redis.connect().catch((error) => app.log.warn({ err: error }, 'Redis unreachable at start; rate limits fail open'))
+    app.addHook('onClose', async () => void redis.disconnect())
+  }
 
   await app.register(rateLimit, {
     global: true,
