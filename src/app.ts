@@ -39,9 +39,29 @@ export const API_PREFIXES = ['/v1', '/api/v1'] as const
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
-/** `?api-key=…` must never reach a log line. */
+/**
+ * `?api-key=…` must never reach a log line, however the name is spelled: the query parser decodes
+ * `api%2Dkey` to `api-key` and accepts it, so redaction compares decoded names too.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&]api-key=)[^&#]*/gi, '$1[redacted]')
+  const start = url.indexOf('?')
+  if (start === -1) return url
+  const query = url
+    .slice(start + 1)
+    .split('&')
+    .map((pair) => {
+      const [name = '', ...value] = pair.split('=')
+      return value.length > 0 && decodedName(name) === 'api-key' ? `${name}=[redacted]` : pair
+    })
+  return `${url.slice(0, start)}?${query.join('&')}`
+}
+
+function decodedName(name: string): string {
+  try {
+    return decodeURIComponent(name.replace(/\+/g, ' ')).toLowerCase()
+  } catch {
+    return name.toLowerCase()
+  }
 }
 
 /**
