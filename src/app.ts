@@ -64,16 +64,22 @@ function decodedName(name: string): string {
   }
 }
 
+const KEY_HEADERS = ['req.headers.authorization', 'req.headers["x-api-token"]', 'req.headers["x-api-key"]']
+
+/** The configured logger, with key headers redacted whatever options the caller passed. */
+function loggerOptions(options: AppOptions): FastifyServerOptions['logger'] {
+  if (options.logger === false) return false
+  const given = typeof options.logger === 'object' ? options.logger : {}
+  return { level: options.config.logLevel, ...given, redact: KEY_HEADERS }
+}
+
 /**
  * The Fastify app as a plugin tree: infrastructure plugins, then the API scope (auth and rate
  * limit apply only there), then its routes under both prefixes. It does not listen: server.ts does.
  */
 export async function buildApp(options: AppOptions) {
   const app = Fastify({
-    logger: options.logger ?? {
-      level: options.config.logLevel,
-      redact: ['req.headers.authorization', 'req.headers["x-api-token"]', 'req.headers["x-api-key"]'],
-    },
+    logger: loggerOptions(options),
     genReqId: (req) => {
       const given = req.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()

@@ -23,7 +23,8 @@ declare module 'fastify' {
  */
 export function keyOf(request: FastifyRequest): string | undefined {
   const fromQuery = (request.query as Record<string, unknown> | undefined)?.['api-key']
-  if (typeof fromQuery === 'string' && fromQuery) return fromQuery
+  // A query key wins even when malformed (repeated, empty): it must fail, not fall through to a header.
+  if (fromQuery !== undefined) return typeof fromQuery === 'string' ? fromQuery : ''
   const token = request.headers['x-api-token']
   if (typeof token === 'string' && token) return token
   const apiKey = request.headers['x-api-key']
@@ -40,7 +41,7 @@ export async function authenticate(
   if (!key) return undefined
   const integration = await findIntegrationByKeyHash(app.db, hashApiKey(key))
   if (!integration || integration.revokedAt !== null) return undefined
-  app.lastUsed.record(integration.id, integration.lastUsedAt)
+  app.lastUsed.record(integration.id, integration.lastUsedAt, app.now())
   return integration
 }
 

@@ -19,11 +19,18 @@ async function rateLimitPlugin(app: FastifyInstance) {
   // No offline queue: while Redis is down a request fails over at once instead of waiting.
   // So connect before serving, or the first requests would pass uncounted.
   const redis = app.config.redisUrl
-    ? new Redis(app.config.redisUrl, { connectTimeout: 1000, maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true })
+    ? new Redis(app.config.redisUrl, {
+        connectTimeout: 1000,
+        maxRetriesPerRequest: 1,
+        enableOfflineQueue: false,
+        lazyConnect: true,
+      })
     : undefined
   if (redis) {
     redis.on('error', (error) => app.log.warn({ err: error }, 'rate limit store (Redis) unavailable'))
-    await redis.connect().catch((error) => app.log.warn({ err: error }, 'Redis unreachable at start; rate limits fail open'))
+    await redis
+      .connect()
+      .catch((error) => app.log.warn({ err: error }, 'Redis unreachable at start; rate limits fail open'))
     app.addHook('onClose', async () => void redis.disconnect())
   }
 

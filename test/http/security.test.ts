@@ -1,0 +1,255 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import type { LightMyRequestResponse } from 'fastify'
+import { API_PREFIXES } from '../../src/app.js'
+import { generateApiKey } from '../../src/domain/api-key.js'
+import type { Scope } from '../../src/domain/scopes.js'
+import { createTestApp, ENGINE, type TestContext } from '../helper.js'
+import { type Seed, seed } from '../seed.js'
+
+/**
+ * The shared security suite (style.md habit 6: "who is kept out"): every authenticated route of
+ * the API is listed once below and runs every auth case. A route the app registers under /v1 but
+ * this table does not list fails the coverage test, so a new route cannot skip the suite.
+ */
+type Route = {
+  /** As the OpenAPI document spells it, without the prefix. */
+  path: string
+  /** A URL (without the prefix) that account A's root key may call with success. */
+  url: (s: Seed) => string
+  /** The scope the route needs; null when any valid key will do. */
+  scope: Scope | null
+  /** The URL names account A's ids (path or `group` query): account B must get 404. */
+  namesIds: boolean
+}
+
+const ROUTES: Route[] = [
+  { path: '/integration', url: () => '/integration', scope: null, namesIds: false },
+  { path: '/integrations', url: () => '/integrations', scope: null, namesIds: false },
+  { path: '/industries', url: () => '/industries', scope: null, namesIds: false },
+  { path: '/agents', url: (s) => `/agents?group=${s.a.norte.id}`, scope: 'prospects:read', namesIds: true },
+  {
+    path: '/agents/{agentId}/is-working',
+    url: (s) => `/agents/${s.a.agents.ana.id}/is-working`,
+    scope: 'prospects:read',
+    namesIds: true,
+  },
+  { path: '/groups', url: () => '/groups', scope: 'prospects:read', namesIds: false },
+  { path: '/group/{groupId}', url: (s) => `/group/${s.a.norte.id}`, scope: 'prospects:read', namesIds: true },
+  {
+    path: '/group/{groupId}/agents/online',
+    url: (s) => `/group/${s.a.norte.id}/agents/online`,
+    scope: 'prospects:read',
+    namesIds: true,
+  },
+  {
+    path: '/groups/{groupId}/is-working',
+    url: (s) => `/groups/${s.a.norte.id}/is-working`,
+    scope: 'prospects:read',
+    namesIds: true,
+  },
+]
+
+/** Routes under the API prefixes that authenticate themselves and so are not in ROUTES. */
+const SELF_AUTHENTICATED = ['/checkCredentials']
+
+const withQuery = (url: string, key: string) =>
+  `${url}${url.includes('?') ? '&' : '?'}api-key=${encodeURIComponent(key)}`
+
+/** The four places a key may travel (api.md §1.1), in their order of precedence. */
+const TRANSPORTS = {
+  query: (url: string, key: string) => ({ url: withQuery(url, key), headers: {} }),
+  'X-API-Token': (url: string, key: string) => ({ url, headers: { 'x-api-token': key } }),
+  'x-api-key': (url: string, key: string) => ({ url, headers: { 'x-api-key': key } }),
+  'Authorization: Bearer': (url: string, key: string) => ({
+    url,
+    headers: { authorization: `Bearer ${key}` },
+  }),
+}
+
+/** Every refusal has the contract's body, and its requestId is the X-Request-Id header. */
+function assertError(res: LightMyRequestResponse, status: number, code: string, message?: string) {
+  assert.equal(res.statusCode, status, res.body)
+  const body = res.json()
+  assert.equal(body.code, code)
+  assert.equal(typeof body.message, 'string')
+  assert.ok(body.message.length > 0)
+  if (message !== undefined) assert.equal(body.message, message)
+  assert.equal(typeof body.requestId, 'string')
+  assert.equal(body.requestId, res.headers['x-request-id'])
+}
+
+/** `GET /v1/agents/:agentId/is-working` etc., read from Fastify's route tree with its methods. */
+function registeredRoutes(tree: string): { method: string; path: string }[] {
+  const stack: string[] = []
+  const routes: { method: string; path: string }[] = []
+  for (const line of tree.split('\n')) {
+    const match = /^([│ ]*)[├└]── (\S+)(?: \(([^)]*)\))?/.exec(line)
+    if (!match) continue
+    const depth = (match[1] ?? '').length / 4
+    stack.length = depth
+    stack.push(match[2] ?? '')
+    for (const method of (match[3] ?? '').split(', ').filter((m) => m && m !== 'HEAD')) {
+      routes.push({ method, path: stack.join('') })
+    }
+  }
+  return routes
+}
+
+describe(`security of every authenticated route (${ENGINE})`, () => {
+  let t: TestContext
+  let s: Seed
+  before(async () => {
+    // The suite sends a few hundred requests with one key in about a second; the rate limit is
+    // not what it tests (rate-limit.test.ts does), so it is raised out of the way.
+    t = await createTestApp({ env: { VENTAS_RATE_LIMIT: '100000' } })
+    s = await seed(t.db, t.secretKey)
+  })
+  after(() => t.close())
+
+  const get = (url: string, headers: Record<string, string> = {}) =>
+    t.app.inject({ method: 'GET', url, headers })
+
+  test('the table covers every route registered and documented under /v1', async () => {
+    const documented = (await get('/openapi.json')).json() as {
+      paths: Record<string, Record<string, unknown>>
+    }
+    const openapi = Object.entries(documented.paths)
+      .filter(([path]) => path.startsWith('/v1/'))
+      .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path.slice(3)}`))
+    const registered = registeredRoutes(t.app.printRoutes({ commonPrefix: false }))
+    const expected = [...ROUTES.map((r) => r.path), ...SELF_AUTHENTICATED].map((p) => `GET ${p}`).sort()
+    assert.deepEqual(openapi.sort(), expected)
+    for (const prefix of API_PREFIXES) {
+      const underPrefix = registered
+        .filter((r) => r.path.startsWith(`${prefix}/`))
+        .map((r) => `${r.method} ${r.path.slice(prefix.length).replace(/:(\w+)/g, '{$1}')}`)
+      assert.deepEqual(underPrefix.sort(), expected, `routes under ${prefix}`)
+      for (const route of ROUTES) {
+        const url = prefix + route.path.replace(/\{(\w+)\}/g, ':$1')
+        assert.ok(t.app.hasRoute({ method: 'GET', url }), `GET ${url}`)
+      }
+    }
+  })
+
+  test('the scope each route documents is the scope the table tests', async () => {
+    const { paths } = (await get('/openapi.json')).json() as {
+      paths: Record<string, { get: { 'x-scope': string | null } }>
+    }
+    for (const route of ROUTES)
+      assert.equal(paths[`/v1${route.path}`]?.get['x-scope'], route.scope, route.path)
+  })
+
+  for (const route of ROUTES) {
+    describe(`GET ${route.path}`, () => {
+      test('no key, an unknown key or a revoked key is 401 UNAUTHORIZED', async () => {
+        for (const prefix of API_PREFIXES) {
+          const url = prefix + route.url(s)
+          assertError(await get(url), 401, 'UNAUTHORIZED')
+          assertError(await get(url, { 'x-api-key': generateApiKey() }), 401, 'UNAUTHORIZED')
+          assertError(await get(url, { 'x-api-key': s.keys.revoked }), 401, 'UNAUTHORIZED')
+          assertError(await get(withQuery(url, s.keys.revoked)), 401, 'UNAUTHORIZED')
+        }
+      })
+
+      if (route.scope) {
+        const scope = route.scope
+        test(`a key without ${scope} is 403 INVALID_SCOPE`, async () => {
+          for (const prefix of API_PREFIXES) {
+            const res = await get(prefix + route.url(s), { 'x-api-key': s.keys.leadsOnly })
+            assertError(res, 403, 'INVALID_SCOPE', `Invalid scope: this operation needs ${scope}`)
+          }
+        })
+      } else {
+        test('any valid key will do, even one with only leads:write', async () => {
+          for (const prefix of API_PREFIXES) {
+            const res = await get(prefix + route.url(s), { 'x-api-key': s.keys.leadsOnly })
+            assert.equal(res.statusCode, 200, res.body)
+          }
+        })
+      }
+
+      for (const [name, send] of Object.entries(TRANSPORTS)) {
+        test(`a valid key is accepted in ${name}`, async () => {
+          for (const prefix of API_PREFIXES) {
+            const { url, headers } = send(prefix + route.url(s), s.keys.all)
+            const res = await get(url, headers)
+            assert.equal(res.statusCode, 200, `${url}: ${res.body}`)
+          }
+        })
+      }
+
+      test('the query key takes precedence over the headers, then X-API-Token, x-api-key, Bearer', async () => {
+        const url = `/v1${route.url(s)}`
+        const unknown = generateApiKey()
+        const names = Object.keys(TRANSPORTS) as (keyof typeof TRANSPORTS)[]
+        for (const [i, first] of names.entries()) {
+          for (const later of names.slice(i + 1)) {
+            // The transport of higher precedence decides, whichever of the two keys is valid.
+            for (const [key, status] of [
+              [s.keys.all, 200],
+              [unknown, 401],
+            ] as const) {
+              const other = key === unknown ? s.keys.all : unknown
+              const a = TRANSPORTS[first](url, key)
+              const b = TRANSPORTS[later](a.url, other)
+              const res = await get(b.url, { ...b.headers, ...a.headers })
+              assert.equal(
+                res.statusCode,
+                status,
+                `${first} ${status === 200 ? 'valid' : 'unknown'} vs ${later}`,
+              )
+            }
+          }
+        }
+      })
+
+      test('a repeated or empty api-key query parameter fails; it never falls through to a header', async () => {
+        const url = `/v1${route.url(s)}`
+        const sep = url.includes('?') ? '&' : '?'
+        for (const query of [`api-key=${s.keys.all}&api-key=${s.keys.all}`, 'api-key=']) {
+          const res = await get(`${url}${sep}${query}`, { 'x-api-key': s.keys.all })
+          assertError(res, 401, 'UNAUTHORIZED')
+        }
+      })
+
+      if (route.namesIds) {
+        test("another account's key is 404 NOT_FOUND for account A's ids, never 403", async () => {
+          for (const prefix of API_PREFIXES) {
+            const res = await get(prefix + route.url(s), { 'x-api-key': s.keys.otherAccount })
+            assertError(res, 404, 'NOT_FOUND')
+          }
+        })
+      }
+    })
+  }
+
+  test('a refused caller learns nothing about the input: auth is decided before validation', async () => {
+    for (const url of ['/v1/agents', '/v1/agents/not-an-id/is-working', '/v1/group/not-an-id']) {
+      assertError(await get(url), 401, 'UNAUTHORIZED')
+      assertError(await get(url, { 'x-api-key': s.keys.leadsOnly }), 403, 'INVALID_SCOPE')
+    }
+  })
+
+  describe('GET /checkCredentials', () => {
+    test('a valid key in the query is 200 with an empty body, whatever its scopes', async () => {
+      for (const prefix of API_PREFIXES) {
+        for (const key of [s.keys.all, s.keys.leadsOnly, s.keys.otherAccount]) {
+          const res = await get(withQuery(`${prefix}/checkCredentials`, key))
+          assert.equal(res.statusCode, 200, res.body)
+          assert.equal(res.body, '')
+        }
+      }
+    })
+
+    test('a missing, unknown or revoked key is 401', async () => {
+      for (const prefix of API_PREFIXES) {
+        assertError(await get(`${prefix}/checkCredentials`), 401, 'UNAUTHORIZED')
+        assertError(await get(`${prefix}/checkCredentials?api-key=`), 401, 'UNAUTHORIZED')
+        for (const key of [generateApiKey(), s.keys.revoked]) {
+          assertError(await get(withQuery(`${prefix}/checkCredentials`, key)), 401, 'UNAUTHORIZED')
+        }
+      }
+    })
+  })
+})
