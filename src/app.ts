@@ -12,6 +12,11 @@ import groupRoutes from './http/routes/groups/index.js'
 import healthRoutes from './http/routes/health.js'
 import integrationRoutes from './http/routes/integration/index.js'
 import industryRoutes from './http/routes/leads/industries.js'
+import leadV1Routes from './http/routes/leads/v1.js'
+import leadV2Routes from './http/routes/leads/v2.js'
+import prospectRoutes from './http/routes/prospects/index.js'
+import { validatorCompiler } from './http/validation.js'
+import type { LeadWorker } from './jobs/worker.js'
 import { LastUsedTracker } from './services/last-used.js'
 import type { Db } from './store/database.js'
 
@@ -21,6 +26,8 @@ declare module 'fastify' {
     config: Config
     secretKey: Buffer
     lastUsed: LastUsedTracker
+    /** The in-process worker (ventas serve), nudged when leads commit; null in `ventas api`. */
+    leadWorker: LeadWorker | null
     /** The clock every time-dependent rule reads (office hours, windows); tests inject their own. */
     now: () => number
   }
@@ -36,6 +43,7 @@ export type AppOptions = {
 
 /** The API prefixes real clients use (api.md: every route under both). */
 export const API_PREFIXES = ['/v1', '/api/v1'] as const
+export const V2_PREFIXES = ['/v2', '/api/v2'] as const
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
@@ -87,16 +95,15 @@ export async function buildApp(options: AppOptions) {
     // One log line per request, written by the onResponse hook below with the key redacted.
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
-    ajv: {
-      customOptions: { allErrors: true, coerceTypes: 'array', useDefaults: true, removeAdditional: true },
-    },
   }).withTypeProvider<TypeBoxTypeProvider>()
+  app.setValidatorCompiler(validatorCompiler)
 
   app.decorate('db', options.db)
   app.decorate('config', options.config)
   app.decorate('secretKey', options.secretKey)
   app.decorate('now', options.now ?? Date.now)
   app.decorate('lastUsed', new LastUsedTracker(options.db))
+  app.decorate('leadWorker', null as LeadWorker | null)
   app.addHook('onClose', async () => app.lastUsed.close())
 
   app.addHook('onRequest', async (request, reply) => {
@@ -127,7 +134,10 @@ export async function buildApp(options: AppOptions) {
       await api.register(industryRoutes, { prefix })
       await api.register(agentRoutes, { prefix })
       await api.register(groupRoutes, { prefix })
+      await api.register(leadV1Routes, { prefix })
+      await api.register(prospectRoutes, { prefix })
     }
+    for (const prefix of V2_PREFIXES) await api.register(leadV2Routes, { prefix })
   })
 
   return app

@@ -1,5 +1,7 @@
+import { pino } from 'pino'
 import { type App, buildApp } from './app.js'
 import { type Config, loadSecretKey } from './config.js'
+import { LeadWorker } from './jobs/worker.js'
 import { type Bootstrapped, bootstrapIfEmpty } from './services/bootstrap.js'
 import { connect } from './store/connect.js'
 import type { Db } from './store/database.js'
@@ -32,6 +34,22 @@ export function banner(url: string, first: Bootstrapped | null, leadRoute: boole
   ].join('\n')
 }
 
+/** `ventas worker`: lead processing only, until SIGTERM lets the job in hand finish. */
+export async function startWorker(config: Config): Promise<{ stop: () => Promise<void> }> {
+  const db = connect(config.storage, { sqliteSynchronous: config.sqliteSynchronous })
+  await migrateToLatest(db)
+  const log = pino({ level: config.logLevel })
+  const worker = new LeadWorker(db, { log })
+  worker.start()
+  log.info({ worker: worker.name }, 'lead worker started')
+  return {
+    stop: async () => {
+      await worker.stop()
+      await db.destroy()
+    },
+  }
+}
+
 /**
  * The only place that listens. Migrates, bootstraps an empty database, listens, prints the
  * banner, and on SIGTERM/SIGINT stops taking requests, lets in-flight ones finish (bounded), closes
@@ -39,13 +57,20 @@ export function banner(url: string, first: Bootstrapped | null, leadRoute: boole
  */
 export async function startServer(
   config: Config,
-  print: (text: string) => void = console.log,
+  options: { withWorker: boolean; print?: (text: string) => void } = { withWorker: true },
 ): Promise<Running> {
+  const print = options.print ?? console.log
   const secretKey = loadSecretKey(config)
   const db = connect(config.storage, { sqliteSynchronous: config.sqliteSynchronous })
   await migrateToLatest(db)
   const first = config.bootstrap ? await bootstrapIfEmpty(db, secretKey, config.defaultCountry) : null
   const app = await buildApp({ config, db, secretKey })
+  if (options.withWorker) {
+    const leadWorker = new LeadWorker(db, { log: app.log })
+    app.leadWorker = leadWorker
+    leadWorker.start()
+    app.addHook('onClose', () => leadWorker.stop())
+  }
   await app.listen({ port: config.port, host: config.host })
   const address = app.server.address()
   const port = typeof address === 'object' && address ? address.port : config.port

@@ -1,8 +1,13 @@
 import type { Result } from '../src/domain/result.js'
 import { ALL_SCOPES } from '../src/domain/scopes.js'
+import type { LeadInput } from '../src/http/schemas/lead.js'
 import { createIntegration, revokeIntegration } from '../src/services/access.js'
 import { createAccount, createGroup, createUser } from '../src/services/directory.js'
+import { checkLead, storeLeads } from '../src/services/intake.js'
+import { processLead } from '../src/services/processing.js'
 import type { Db } from '../src/store/database.js'
+import type { Group } from '../src/store/groups.js'
+import type { Integration } from '../src/store/integrations.js'
 
 function must<T>(result: Result<T>): T {
   if (!result.ok) throw new Error(`seed failed: ${result.message}`)
@@ -62,20 +67,29 @@ export async function seed(db: Db, secretKey: Buffer) {
   const all = await key(a.account.id, a.group.id, 'Web forms', ALL_SCOPES)
   const norteKey = await key(a.account.id, norte.id, 'Norte CRM', ALL_SCOPES)
   const leadsOnly = await key(a.account.id, a.group.id, 'Landing page', ['leads:write'])
+  const readOnly = await key(a.account.id, a.group.id, 'Dashboard', ['prospects:read'])
   const revoked = await key(a.account.id, a.group.id, 'Old site', ALL_SCOPES)
   must(await revokeIntegration(db, revoked.integration.id, 'test'))
+
+  const lead = await ingest(db, all.integration, norte, {
+    utmSource: 'seed',
+    firstName: 'Juan',
+    lastName: 'Pérez',
+    phones: ['011 15-4552-0371'],
+  })
 
   const b = must(await createAccount(db, { name: 'Loja Azul', countryCode: 'BR' }))
   const bAgent = await user(b.account.id, 'rita@lojaazul.com.br', [b.group.id], { working: true })
   const bKey = await key(b.account.id, b.group.id, 'Loja site', ALL_SCOPES)
 
   return {
-    a: { account: a.account, root: a.group, norte, desk, oeste, agents: { ana, beto, carla }, admin },
+    a: { account: a.account, root: a.group, norte, desk, oeste, agents: { ana, beto, carla }, admin, lead },
     b: { account: b.account, root: b.group, agent: bAgent },
     keys: {
       all: all.key,
       norte: norteKey.key,
       leadsOnly: leadsOnly.key,
+      readOnly: readOnly.key,
       revoked: revoked.key,
       otherAccount: bKey.key,
     },
@@ -84,3 +98,24 @@ export async function seed(db: Db, secretKey: Buffer) {
 }
 
 export type Seed = Awaited<ReturnType<typeof seed>>
+
+/**
+ * Accepts and processes one retail lead through the real intake and processing services, as the
+ * v1 route does; returns the processed lead. `group` only names the group the lead is checked
+ * against (the integration's own group is where it lands).
+ */
+export async function ingest(
+  db: Db,
+  integration: Integration,
+  group: Group,
+  input: LeadInput,
+  at = Date.now(),
+) {
+  const checked = checkLead(input, { integration, group, industry: 'retail', blocked: new Set(), at })
+  if (!checked.ok) throw new Error(`seed lead refused: ${JSON.stringify(checked.refusal)}`)
+  const stored = await storeLeads(db, [checked.lead], { at })
+  if (!stored.ok) throw new Error('seed lead not stored')
+  const result = await processLead(db, checked.lead.id, () => at)
+  if (result.status !== 'processed') throw new Error(`seed lead not processed: ${JSON.stringify(result)}`)
+  return { id: result.leadId, prospectId: result.prospectId }
+}

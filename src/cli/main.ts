@@ -3,7 +3,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util'
 import { ConfigError } from '../config.js'
 import { accountsCreate, groupsCreate, usersCreate } from './commands/directory.js'
 import { keysCreate, keysList, keysRevoke, keysRotate } from './commands/keys.js'
-import { doctor, migrate, serve } from './commands/operations.js'
+import { api, doctor, migrate, serve, worker } from './commands/operations.js'
 import { type CliContext, CliError, openContext } from './context.js'
 
 export type Output = { text: string; json: unknown; exitCode?: number }
@@ -19,7 +19,8 @@ export type Command = {
 /** The `ventas` commands of operations.md §6, by their words. */
 const COMMANDS: Record<string, Command> = {
   serve,
-  api: serve,
+  api,
+  worker,
   migrate,
   doctor,
   'accounts create': accountsCreate,
@@ -32,9 +33,7 @@ const COMMANDS: Record<string, Command> = {
 }
 
 function help(): string {
-  const lines = Object.entries(COMMANDS)
-    .filter(([name]) => name !== 'api')
-    .map(([, command]) => `  ventas ${command.usage}`)
+  const lines = Object.entries(COMMANDS).map(([, command]) => `  ventas ${command.usage}`)
   return ['Usage:', ...lines, '', 'Every command takes --json for machine-readable output.'].join('\n')
 }
 

@@ -39,4 +39,22 @@ export class ApiError extends Error {
   }
 }
 
+type ValidationIssue = { instancePath: string; message?: string; params?: Record<string, unknown> }
+
+/** `/phones/0` for an item, `/utmSource` for a missing property: where the caller must look. */
+function pathOf(issue: ValidationIssue): string {
+  const missing = issue.params?.missingProperty
+  return missing ? `${issue.instancePath}/${String(missing)}` : issue.instancePath || '/'
+}
+
+/** Ajv's issues as the contract's details, one per problem with its field path. */
+export function validationDetails(issues: readonly ValidationIssue[], where: string): ErrorDetail[] {
+  return issues.map((issue) => ({ path: pathOf(issue), message: issue.message ?? 'is invalid', in: where }))
+}
+
+export function schemaError(details: ErrorDetail[], where = 'body'): ApiError {
+  const summary = details.map((d) => `${d.path} ${d.message}`).join('; ')
+  return new ApiError('SCHEMA_VALIDATION_FAILED', `Invalid ${where}: ${summary}`, details)
+}
+
 export const notFound = (what: string) => new ApiError('NOT_FOUND', `${what} not found`)

@@ -118,6 +118,7 @@ async function createGroupIn(
     distance: input.distance ?? parent?.distance ?? 'km',
     industries,
     createdAt: at,
+    roundRobinTurn: 0,
   }
   await insertGroup(db, group)
   return ok(group)

@@ -20,3 +20,26 @@ export async function findAccount(db: Executor, id: string): Promise<Account | u
 export async function listAccounts(db: Executor): Promise<Account[]> {
   return db.selectFrom('accounts').select(['id', 'name', 'countryCode', 'createdAt']).orderBy('id').execute()
 }
+
+/** The account's blocked phone and email values (stored forms), which never match. */
+export async function findBlockedValues(db: Executor, accountId: string): Promise<Set<string>> {
+  const rows = await db
+    .selectFrom('blockedValues')
+    .select('value')
+    .where('accountId', '=', accountId)
+    .execute()
+  return new Set(rows.map((r) => r.value))
+}
+
+export async function blockValue(
+  db: Executor,
+  accountId: string,
+  kind: 'phone' | 'email',
+  value: string,
+): Promise<void> {
+  await db
+    .insertInto('blockedValues')
+    .values({ accountId, kind, value })
+    .onConflict((oc) => oc.doNothing())
+    .execute()
+}

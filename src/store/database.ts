@@ -35,6 +35,7 @@ export interface GroupsTable {
   distance: 'km' | 'mi'
   industries: string
   createdAt: number
+  roundRobinTurn: Generated<number>
 }
 
 /** Transitive closure of the group tree: one row per (ancestor, descendant), depth 0 for self. */
@@ -103,6 +104,123 @@ export interface InstallationTable {
   createdAt: Generated<number>
 }
 
+export interface LeadsTable {
+  id: string
+  accountId: string
+  groupId: string
+  integrationId: string
+  industry: string
+  receivedAt: number
+  status: 'queued' | 'processed' | 'rejected'
+  processedAt: number | null
+  prospectId: string | null
+  merged: number
+  error: string | null
+  body: string
+  providerRef: string | null
+  requestHash: string
+}
+
+export interface IdempotencyKeysTable {
+  integrationId: string
+  key: string
+  requestHash: string
+  leadId: string
+  createdAt: number
+}
+
+export interface JobsTable {
+  id: string
+  kind: 'lead'
+  subjectId: string
+  runAt: number
+  attempts: number
+  maxAttempts: number
+  lockedBy: string | null
+  lockedUntil: number | null
+  lastError: string | null
+  deadAt: number | null
+  createdAt: number
+}
+
+export interface ProspectsTable {
+  id: string
+  accountId: string
+  groupId: string
+  initialGroupId: string
+  firstName: string
+  lastName: string
+  status: 'unclaimed' | 'new' | 'followUp' | 'processing' | 'archived'
+  category: string
+  label: string | null
+  /** JSON: nin, address fields, contact mediums, first contact and reminder times. */
+  details: string
+  phones: string
+  emails: string
+  additionalData: string
+  agentId: string | null
+  assignedAt: number | null
+  transferredAt: number | null
+  absenceMessage: string | null
+  archivingReason: string | null
+  userMade: number
+  previousProspectId: string | null
+  mergedInto: string | null
+  sequence: number
+  createdAt: number
+  updatedAt: number
+}
+
+export interface ProspectKeysTable {
+  accountId: string
+  keyType: 'phone' | 'email'
+  keyValue: string
+  prospectId: string
+  active: number
+}
+
+export interface InteractionsTable {
+  id: string
+  accountId: string
+  prospectId: string
+  leadId: string | null
+  agentId: string | null
+  via: string
+  status: 'created' | 'updated'
+  output: string
+  proactive: number
+  createdAt: number
+}
+
+export interface MergesTable {
+  id: string
+  accountId: string
+  survivorId: string
+  mergedProspectIds: string
+  leadId: string | null
+  keys: string
+  skippedKeys: string
+  at: number
+}
+
+export interface EventsTable {
+  id: string
+  accountId: string
+  groupId: string
+  topic: string
+  type: string
+  subjectId: string
+  sequence: number | null
+  payload: string
+  createdAt: number
+}
+
+export interface BlockedValuesTable {
+  accountId: string
+  kind: 'phone' | 'email'
+  value: string
+}
+
 export interface Database {
   accounts: AccountsTable
   groups: GroupsTable
@@ -112,10 +230,20 @@ export interface Database {
   integrations: IntegrationsTable
   auditLog: AuditLogTable
   installation: InstallationTable
+  leads: LeadsTable
+  idempotencyKeys: IdempotencyKeysTable
+  jobs: JobsTable
+  prospects: ProspectsTable
+  prospectKeys: ProspectKeysTable
+  interactions: InteractionsTable
+  merges: MergesTable
+  events: EventsTable
+  blockedValues: BlockedValuesTable
 }
 
 export type Db = Kysely<Database>
 /** A repository function runs in whatever it is given: the database or an open transaction. */
+export type Tx = Transaction<Database>
 export type Executor = Kysely<Database> | Transaction<Database>
 
 /** Runs `work` in the caller's transaction when there is one, else in a new one. */

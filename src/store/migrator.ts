@@ -1,27 +1,37 @@
-import { type Migration, type MigrationProvider, Migrator } from 'kysely'
+import { type Migration, type MigrationProvider, Migrator, sql } from 'kysely'
+import { engineOf } from './connect.js'
 import type { Db } from './database.js'
 import * as foundation from './migrations/0001-foundation.js'
+import * as leads from './migrations/0002-leads.js'
 
 /** Migrations are imported, not read from disk, so the built package carries them. */
 const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': foundation,
+  '0002-leads': leads,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS }
 
-function migratorFor(db: Db): Migrator {
-  return new Migrator({ db, provider })
+/**
+ * On PostgreSQL the migration tables are pinned to the connection's current schema: Kysely looks
+ * for its tables in every schema otherwise, and a database holding several Ventas schemas (one
+ * per test run, or per tenant of a hosting provider) would find another schema's lock table.
+ */
+async function migratorFor(db: Db): Promise<Migrator> {
+  if (engineOf(db) === 'sqlite') return new Migrator({ db, provider })
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db)
+  return new Migrator({ db, provider, migrationTableSchema: rows[0]?.schema ?? 'public' })
 }
 
 /** Applies every pending migration; returns the names applied. Throws on the first failure. */
 export async function migrateToLatest(db: Db): Promise<string[]> {
-  const { error, results } = await migratorFor(db).migrateToLatest()
+  const { error, results } = await (await migratorFor(db)).migrateToLatest()
   if (error) throw error instanceof Error ? error : new Error(String(error))
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName)
 }
 
 /** Names of the migrations not yet applied (empty when the schema is current). */
 export async function pendingMigrations(db: Db): Promise<string[]> {
-  const all = await migratorFor(db).getMigrations()
+  const all = await (await migratorFor(db)).getMigrations()
   return all.filter((m) => m.executedAt === undefined).map((m) => m.name)
 }

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type { LightMyRequestResponse } from 'fastify'
-import { API_PREFIXES } from '../../src/app.js'
+import { API_PREFIXES, V2_PREFIXES } from '../../src/app.js'
 import { generateApiKey } from '../../src/domain/api-key.js'
+import { ALL_INDUSTRIES } from '../../src/domain/industries.js'
 import type { Scope } from '../../src/domain/scopes.js'
 import { createTestApp, ENGINE, type TestContext } from '../helper.js'
 import { type Seed, seed } from '../seed.js'
@@ -21,7 +22,42 @@ type Route = {
   scope: Scope | null
   /** The URL names account A's ids (path or `group` query): account B must get 404. */
   namesIds: boolean
+  /** GET unless said; a POST sends `body`. */
+  method?: 'GET' | 'POST'
+  body?: (s: Seed) => object
+  /** Served under /v1 and /api/v1 (default) or under /v2 and /api/v2. */
+  version?: 1 | 2
 }
+
+const lead = { utmSource: 'security-suite', firstName: 'Sofía', phones: ['+54 9 11 5555-0101'] }
+const leadRoutes: Route[] = ALL_INDUSTRIES.flatMap((industry): Route[] => [
+  {
+    path: `/lead/${industry}`,
+    url: () => `/lead/${industry}`,
+    scope: 'leads:write',
+    namesIds: false,
+    method: 'POST',
+    body: () => lead,
+  },
+  {
+    path: `/leads/${industry}`,
+    url: () => `/leads/${industry}`,
+    scope: 'leads:write',
+    namesIds: false,
+    method: 'POST',
+    body: () => lead,
+    version: 2,
+  },
+  {
+    path: `/leads/${industry}/batch`,
+    url: () => `/leads/${industry}/batch`,
+    scope: 'leads:write',
+    namesIds: false,
+    method: 'POST',
+    body: () => ({ leads: [lead] }),
+    version: 2,
+  },
+])
 
 const ROUTES: Route[] = [
   { path: '/integration', url: () => '/integration', scope: null, namesIds: false },
@@ -48,7 +84,29 @@ const ROUTES: Route[] = [
     scope: 'prospects:read',
     namesIds: true,
   },
+  { path: '/leads/categories', url: () => '/leads/categories', scope: 'leads:write', namesIds: false },
+  { path: '/leads/defaults', url: () => '/leads/defaults', scope: 'leads:write', namesIds: false },
+  {
+    path: '/leads/{leadId}',
+    url: (s) => `/leads/${s.a.lead.id}`,
+    scope: 'leads:write',
+    namesIds: true,
+    version: 2,
+  },
+  {
+    path: '/prospect/{prospectId}',
+    url: (s) => `/prospect/${s.a.lead.prospectId}`,
+    scope: 'prospects:read',
+    namesIds: true,
+  },
+  ...leadRoutes,
 ]
+
+const prefixesOf = (route: Route) => (route.version === 2 ? V2_PREFIXES : API_PREFIXES)
+const methodOf = (route: Route) => route.method ?? 'GET'
+/** A key that lacks the route's scope: leads:write routes get a read-only key, the others a leads-only key. */
+const lacking = (route: Route, s: Seed) =>
+  route.scope === 'leads:write' ? s.keys.readOnly : s.keys.leadsOnly
 
 /** Routes under the API prefixes that authenticate themselves and so are not in ROUTES. */
 const SELF_AUTHENTICATED = ['/checkCredentials']
@@ -109,61 +167,76 @@ describe(`security of every authenticated route (${ENGINE})`, () => {
 
   const get = (url: string, headers: Record<string, string> = {}) =>
     t.app.inject({ method: 'GET', url, headers })
+  /** Calls the route the way the table says: its method, and its body for a POST. */
+  const call = (route: Route, url: string, headers: Record<string, string> = {}) =>
+    route.body
+      ? t.app.inject({ method: methodOf(route), url, headers, payload: route.body(s) })
+      : t.app.inject({ method: methodOf(route), url, headers })
+  const success = (route: Route) => (route.version === 2 && route.method === 'POST' ? 202 : 200)
 
-  test('the table covers every route registered and documented under /v1', async () => {
+  test('the table covers every route registered and documented under /v1 and /v2', async () => {
     const documented = (await get('/openapi.json')).json() as {
       paths: Record<string, Record<string, unknown>>
     }
     const openapi = Object.entries(documented.paths)
-      .filter(([path]) => path.startsWith('/v1/'))
-      .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path.slice(3)}`))
-    const registered = registeredRoutes(t.app.printRoutes({ commonPrefix: false }))
-    const expected = [...ROUTES.map((r) => r.path), ...SELF_AUTHENTICATED].map((p) => `GET ${p}`).sort()
+      .filter(([path]) => /^\/v[12]\//.test(path))
+      .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
+    const expected = [
+      ...ROUTES.map((r) => `${methodOf(r)} /v${r.version ?? 1}${r.path}`),
+      ...SELF_AUTHENTICATED.map((p) => `GET /v1${p}`),
+    ].sort()
     assert.deepEqual(openapi.sort(), expected)
-    for (const prefix of API_PREFIXES) {
-      const underPrefix = registered
-        .filter((r) => r.path.startsWith(`${prefix}/`))
-        .map((r) => `${r.method} ${r.path.slice(prefix.length).replace(/:(\w+)/g, '{$1}')}`)
-      assert.deepEqual(underPrefix.sort(), expected, `routes under ${prefix}`)
-      for (const route of ROUTES) {
-        const url = prefix + route.path.replace(/\{(\w+)\}/g, ':$1')
-        assert.ok(t.app.hasRoute({ method: 'GET', url }), `GET ${url}`)
+    const registered = registeredRoutes(t.app.printRoutes({ commonPrefix: false }))
+    for (const [version, prefixes] of [
+      [1, API_PREFIXES],
+      [2, V2_PREFIXES],
+    ] as const) {
+      const wanted = expected
+        .filter((e) => e.includes(` /v${version}/`))
+        .map((e) => e.replace(`/v${version}/`, '/'))
+      for (const prefix of prefixes) {
+        const underPrefix = registered
+          .filter((r) => r.path.startsWith(`${prefix}/`))
+          .map((r) => `${r.method} ${r.path.slice(prefix.length).replace(/:(\w+)/g, '{$1}')}`)
+        assert.deepEqual(underPrefix.sort(), wanted, `routes under ${prefix}`)
       }
     }
   })
 
   test('the scope each route documents is the scope the table tests', async () => {
     const { paths } = (await get('/openapi.json')).json() as {
-      paths: Record<string, { get: { 'x-scope': string | null } }>
+      paths: Record<string, Record<string, { 'x-scope': string | null }>>
     }
-    for (const route of ROUTES)
-      assert.equal(paths[`/v1${route.path}`]?.get['x-scope'], route.scope, route.path)
+    for (const route of ROUTES) {
+      const operation = paths[`/v${route.version ?? 1}${route.path}`]?.[methodOf(route).toLowerCase()]
+      assert.equal(operation?.['x-scope'], route.scope, route.path)
+    }
   })
 
   for (const route of ROUTES) {
-    describe(`GET ${route.path}`, () => {
+    describe(`${methodOf(route)} /v${route.version ?? 1}${route.path}`, () => {
       test('no key, an unknown key or a revoked key is 401 UNAUTHORIZED', async () => {
-        for (const prefix of API_PREFIXES) {
+        for (const prefix of prefixesOf(route)) {
           const url = prefix + route.url(s)
-          assertError(await get(url), 401, 'UNAUTHORIZED')
-          assertError(await get(url, { 'x-api-key': generateApiKey() }), 401, 'UNAUTHORIZED')
-          assertError(await get(url, { 'x-api-key': s.keys.revoked }), 401, 'UNAUTHORIZED')
-          assertError(await get(withQuery(url, s.keys.revoked)), 401, 'UNAUTHORIZED')
+          assertError(await call(route, url), 401, 'UNAUTHORIZED')
+          assertError(await call(route, url, { 'x-api-key': generateApiKey() }), 401, 'UNAUTHORIZED')
+          assertError(await call(route, url, { 'x-api-key': s.keys.revoked }), 401, 'UNAUTHORIZED')
+          assertError(await call(route, withQuery(url, s.keys.revoked)), 401, 'UNAUTHORIZED')
         }
       })
 
       if (route.scope) {
         const scope = route.scope
         test(`a key without ${scope} is 403 INVALID_SCOPE`, async () => {
-          for (const prefix of API_PREFIXES) {
-            const res = await get(prefix + route.url(s), { 'x-api-key': s.keys.leadsOnly })
+          for (const prefix of prefixesOf(route)) {
+            const res = await call(route, prefix + route.url(s), { 'x-api-key': lacking(route, s) })
             assertError(res, 403, 'INVALID_SCOPE', `Invalid scope: this operation needs ${scope}`)
           }
         })
       } else {
         test('any valid key will do, even one with only leads:write', async () => {
-          for (const prefix of API_PREFIXES) {
-            const res = await get(prefix + route.url(s), { 'x-api-key': s.keys.leadsOnly })
+          for (const prefix of prefixesOf(route)) {
+            const res = await call(route, prefix + route.url(s), { 'x-api-key': s.keys.leadsOnly })
             assert.equal(res.statusCode, 200, res.body)
           }
         })
@@ -171,33 +244,33 @@ describe(`security of every authenticated route (${ENGINE})`, () => {
 
       for (const [name, send] of Object.entries(TRANSPORTS)) {
         test(`a valid key is accepted in ${name}`, async () => {
-          for (const prefix of API_PREFIXES) {
+          for (const prefix of prefixesOf(route)) {
             const { url, headers } = send(prefix + route.url(s), s.keys.all)
-            const res = await get(url, headers)
-            assert.equal(res.statusCode, 200, `${url}: ${res.body}`)
+            const res = await call(route, url, headers)
+            assert.equal(res.statusCode, success(route), `${url}: ${res.body}`)
           }
         })
       }
 
       test('the query key takes precedence over the headers, then X-API-Token, x-api-key, Bearer', async () => {
-        const url = `/v1${route.url(s)}`
+        const url = `${prefixesOf(route)[0]}${route.url(s)}`
         const unknown = generateApiKey()
         const names = Object.keys(TRANSPORTS) as (keyof typeof TRANSPORTS)[]
         for (const [i, first] of names.entries()) {
           for (const later of names.slice(i + 1)) {
             // The transport of higher precedence decides, whichever of the two keys is valid.
             for (const [key, status] of [
-              [s.keys.all, 200],
+              [s.keys.all, success(route)],
               [unknown, 401],
             ] as const) {
               const other = key === unknown ? s.keys.all : unknown
               const a = TRANSPORTS[first](url, key)
               const b = TRANSPORTS[later](a.url, other)
-              const res = await get(b.url, { ...b.headers, ...a.headers })
+              const res = await call(route, b.url, { ...b.headers, ...a.headers })
               assert.equal(
                 res.statusCode,
                 status,
-                `${first} ${status === 200 ? 'valid' : 'unknown'} vs ${later}`,
+                `${first} ${status === 401 ? 'unknown' : 'valid'} vs ${later}`,
               )
             }
           }
@@ -205,18 +278,18 @@ describe(`security of every authenticated route (${ENGINE})`, () => {
       })
 
       test('a repeated or empty api-key query parameter fails; it never falls through to a header', async () => {
-        const url = `/v1${route.url(s)}`
+        const url = `${prefixesOf(route)[0]}${route.url(s)}`
         const sep = url.includes('?') ? '&' : '?'
         for (const query of [`api-key=${s.keys.all}&api-key=${s.keys.all}`, 'api-key=']) {
-          const res = await get(`${url}${sep}${query}`, { 'x-api-key': s.keys.all })
+          const res = await call(route, `${url}${sep}${query}`, { 'x-api-key': s.keys.all })
           assertError(res, 401, 'UNAUTHORIZED')
         }
       })
 
       if (route.namesIds) {
         test("another account's key is 404 NOT_FOUND for account A's ids, never 403", async () => {
-          for (const prefix of API_PREFIXES) {
-            const res = await get(prefix + route.url(s), { 'x-api-key': s.keys.otherAccount })
+          for (const prefix of prefixesOf(route)) {
+            const res = await call(route, prefix + route.url(s), { 'x-api-key': s.keys.otherAccount })
             assertError(res, 404, 'NOT_FOUND')
           }
         })

@@ -2,31 +2,69 @@ import { existsSync, statSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { sql } from 'kysely'
 import { type Config, ConfigError, loadConfig, loadSecretKey, secretKeyPath } from '../../config.js'
-import { startServer, stopOnSignals } from '../../server.js'
+import { startServer, startWorker, stopOnSignals } from '../../server.js'
 import { connect } from '../../store/connect.js'
 import { migrateToLatest, pendingMigrations } from '../../store/migrator.js'
 import type { Command } from '../main.js'
 
-/** `serve` and `api`: until the worker arrives (leads issue) both run the API and console only. */
+/** `serve`: API and worker in one process. */
 export const serve: Command = {
-  usage: 'serve | api',
+  usage: 'serve',
   options: {},
   needsContext: false,
   async run() {
-    const running = await startServer(loadConfig())
-    stopOnSignals(running)
+    stopOnSignals(await startServer(loadConfig(), { withWorker: true }))
     return null
   },
 }
 
+/** `api`: the API only; run `ventas worker` processes beside it. */
+export const api: Command = {
+  usage: 'api',
+  options: {},
+  needsContext: false,
+  async run() {
+    stopOnSignals(await startServer(loadConfig(), { withWorker: false }))
+    return null
+  },
+}
+
+/** `worker`: lead processing only; any number may share a PostgreSQL database. */
+export const worker: Command = {
+  usage: 'worker',
+  options: {},
+  needsContext: false,
+  async run() {
+    const running = await startWorker(loadConfig())
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(
+        signal,
+        () =>
+          void running.stop().then(
+            () => process.exit(0),
+            () => process.exit(1),
+          ),
+      )
+    }
+    return null
+  },
+}
+
+/** `migrate`: applies pending migrations alone (every start applies them too). */
 export const migrate: Command = {
   usage: 'migrate',
   options: {},
-  async run(ctx) {
-    const applied = await migrateToLatest(ctx.db)
-    return {
-      text: applied.length ? `applied: ${applied.join(', ')}` : 'already up to date',
-      json: { applied },
+  needsContext: false,
+  async run() {
+    const db = connect(loadConfig().storage, { poolSize: 1 })
+    try {
+      const applied = await migrateToLatest(db)
+      return {
+        text: applied.length ? `applied: ${applied.join(', ')}` : 'already up to date',
+        json: { applied },
+      }
+    } finally {
+      await db.destroy()
     }
   },
 }

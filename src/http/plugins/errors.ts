@@ -1,32 +1,15 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { ApiError, type ErrorDetail } from '../errors.js'
-
-type ValidationIssue = { instancePath: string; message?: string; params?: Record<string, unknown> }
-
-/** `/phones/0` for an item, `/utmSource` for a missing property: where the caller must look. */
-function pathOf(issue: ValidationIssue): string {
-  const missing = issue.params?.missingProperty
-  return missing ? `${issue.instancePath}/${String(missing)}` : issue.instancePath || '/'
-}
+import { ApiError, schemaError, validationDetails } from '../errors.js'
 
 /** Maps framework errors onto the contract's codes; anything unknown is a bug (500). */
 export function toApiError(error: FastifyError): ApiError {
   if (error instanceof ApiError) return error
   if (error.validation) {
     const where = error.validationContext ?? 'body'
-    const issues = error.validation as ValidationIssue[]
-    if (where === 'params') {
-      const param = pathOf(issues[0] ?? { instancePath: '' }).slice(1)
-      return new ApiError('INVALID_ID', `Invalid ${param}`)
-    }
-    const details: ErrorDetail[] = issues.map((issue) => ({
-      path: pathOf(issue),
-      message: issue.message ?? 'is invalid',
-      in: where,
-    }))
-    const summary = details.map((d) => `${d.path} ${d.message}`).join('; ')
-    return new ApiError('SCHEMA_VALIDATION_FAILED', `Invalid ${where}: ${summary}`, details)
+    const details = validationDetails(error.validation, where)
+    if (where === 'params') return new ApiError('INVALID_ID', `Invalid ${details[0]?.path.slice(1)}`)
+    return schemaError(details, where)
   }
   switch (error.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':

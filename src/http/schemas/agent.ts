@@ -13,7 +13,7 @@ export const AgentSchema = Type.Object(
     externalId: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     appFields: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   },
-  { $id: 'Agent', title: 'Agent' },
+  { title: 'Agent' },
 )
 
 export type Agent = Static<typeof AgentSchema>

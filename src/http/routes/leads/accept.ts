@@ -1,0 +1,74 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { Industry } from '../../../domain/industries.js'
+import { type Accepted, checkLead, type Refusal, storeLeads } from '../../../services/intake.js'
+import { findBlockedValues } from '../../../store/accounts.js'
+import { findGroup, type Group } from '../../../store/groups.js'
+import type { Lead } from '../../../store/leads.js'
+import { ApiError, type ErrorDetail } from '../../errors.js'
+import { principal } from '../../plugins/auth.js'
+import { iso } from '../../schemas/common.js'
+import type { LeadInput } from '../../schemas/lead.js'
+
+/** The shared steps of every lead route: the key's group, its industries, and the refusals as errors. */
+export async function intakeContext(app: FastifyInstance, request: FastifyRequest, industry: Industry) {
+  const integration = principal(request)
+  const group = await findGroup(app.db, integration.accountId, integration.groupId)
+  if (!group?.industries.includes(industry))
+    throw new ApiError('NOT_FOUND', `Industry ${industry} is not enabled for this group`)
+  const blocked = await findBlockedValues(app.db, integration.accountId)
+  return { integration, group, industry, blocked, at: app.now() }
+}
+
+export function refusalError(refusal: Refusal): ApiError {
+  switch (refusal.kind) {
+    case 'invalid':
+      return new ApiError(
+        'SCHEMA_VALIDATION_FAILED',
+        summarise('Invalid body', refusal.details),
+        refusal.details,
+      )
+    case 'unprocessable':
+      return new ApiError(
+        'UNPROCESSABLE_LEAD',
+        summarise('The lead has no usable contact', refusal.details),
+        refusal.details,
+      )
+    case 'idempotency-reused':
+      return new ApiError(
+        'IDEMPOTENCY_KEY_REUSED',
+        'This Idempotency-Key was used with a different body in the last 24 hours',
+      )
+  }
+}
+
+function summarise(head: string, details: ErrorDetail[]): string {
+  return `${head}: ${details.map((d) => `${d.path} ${d.message}`).join('; ')}`
+}
+
+/** Checks and stores one lead; throws the refusal. Resolves once the lead and its job are committed. */
+export async function acceptOne(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  industry: Industry,
+  input: LeadInput,
+): Promise<Accepted & { group: Group }> {
+  const ctx = await intakeContext(app, request, industry)
+  const checked = checkLead(input, ctx)
+  if (!checked.ok) throw refusalError(checked.refusal)
+  const idempotencyKey = request.headers['idempotency-key'] as string | undefined
+  const stored = await storeLeads(app.db, [checked.lead], { idempotencyKey, at: ctx.at })
+  if (!stored.ok) throw refusalError(stored.refusal)
+  app.leadWorker?.nudge()
+  return { ...(stored.accepted[0] as Accepted), group: ctx.group }
+}
+
+/** LeadReceipt (ext): where the caller can poll for the result. */
+export function receiptOf(lead: Lead, request: FastifyRequest) {
+  const prefix = request.url.startsWith('/api/') ? '/api/v2' : '/v2'
+  return {
+    id: lead.id,
+    status: lead.status,
+    receivedAt: iso(lead.receivedAt),
+    statusUrl: `${prefix}/leads/${lead.id}`,
+  }
+}

@@ -1,0 +1,121 @@
+import { type Selectable, sql } from 'kysely'
+import { newId } from '../domain/ids.js'
+import { JOB_MAX_ATTEMPTS, jobBackoffMs } from '../domain/retry.js'
+import { engineOf } from '../store/connect.js'
+import type { Executor, JobsTable } from '../store/database.js'
+
+/**
+ * The job queue is a table in the same database, written in the same transaction as the change
+ * that needs the work (operations.md §4). A claim is a lease: `locked_until` expires, so the jobs
+ * of a worker that died are claimed again by another once the lease runs out; no sweeper is needed.
+ */
+export type Job = Selectable<JobsTable>
+
+export async function enqueueJobs(
+  db: Executor,
+  kind: Job['kind'],
+  subjectIds: string[],
+  at: number,
+): Promise<void> {
+  if (subjectIds.length === 0) return
+  await db
+    .insertInto('jobs')
+    .values(
+      subjectIds.map((subjectId) => ({
+        id: newId(at),
+        kind,
+        subjectId,
+        runAt: at,
+        attempts: 0,
+        maxAttempts: JOB_MAX_ATTEMPTS,
+        createdAt: at,
+      })),
+    )
+    .execute()
+}
+
+/**
+ * Claims up to `limit` runnable jobs, oldest first. On PostgreSQL `FOR UPDATE SKIP LOCKED` lets
+ * any number of workers claim at once without waiting on each other or taking the same job.
+ */
+export async function claimJobs(
+  db: Executor,
+  worker: string,
+  limit: number,
+  now: number,
+  leaseMs: number,
+): Promise<Job[]> {
+  const runnable = db
+    .selectFrom('jobs')
+    .select('id')
+    .where('deadAt', 'is', null)
+    .where('runAt', '<=', now)
+    .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', now)]))
+    .orderBy('runAt')
+    .orderBy('id')
+    .limit(limit)
+  const ids = engineOf(db) === 'postgres' ? runnable.forUpdate().skipLocked() : runnable
+  return db
+    .updateTable('jobs')
+    .set((eb) => ({ lockedBy: worker, lockedUntil: now + leaseMs, attempts: eb('attempts', '+', 1) }))
+    .where('id', 'in', ids)
+    .returningAll()
+    .execute()
+}
+
+/** Claims the job of one subject (the v1 fast path) if no live worker holds it. */
+export async function claimJobOf(
+  db: Executor,
+  subjectId: string,
+  worker: string,
+  now: number,
+  leaseMs: number,
+): Promise<Job | undefined> {
+  return db
+    .updateTable('jobs')
+    .set((eb) => ({ lockedBy: worker, lockedUntil: now + leaseMs, attempts: eb('attempts', '+', 1) }))
+    .where('subjectId', '=', subjectId)
+    .where('deadAt', 'is', null)
+    .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', now)]))
+    .returningAll()
+    .executeTakeFirst()
+}
+
+/** Removes a subject's job; called inside the transaction that applies the job's effect. */
+export async function completeJobsOf(db: Executor, subjectId: string): Promise<void> {
+  await db.deleteFrom('jobs').where('subjectId', '=', subjectId).execute()
+}
+
+/** A failed attempt: retry later with backoff, or park the job as dead after its last attempt. */
+export async function failJob(db: Executor, job: Job, error: string, now: number): Promise<'retry' | 'dead'> {
+  const dead = job.attempts >= job.maxAttempts
+  await db
+    .updateTable('jobs')
+    .set({
+      lockedBy: null,
+      lockedUntil: null,
+      lastError: error.slice(0, 2000),
+      ...(dead ? { deadAt: now } : { runAt: now + jobBackoffMs(job.attempts) }),
+    })
+    .where('id', '=', job.id)
+    .execute()
+  return dead ? 'dead' : 'retry'
+}
+
+export type QueueStats = { depth: number; dead: number; oldestRunAt: number | null }
+
+export async function queueStats(db: Executor): Promise<QueueStats> {
+  const row = await db
+    .selectFrom('jobs')
+    .select([
+      sql<number>`count(case when dead_at is null then 1 end)`.as('depth'),
+      sql<number>`count(dead_at)`.as('dead'),
+      sql<number | null>`min(case when dead_at is null then run_at end)`.as('oldestRunAt'),
+    ])
+    .executeTakeFirstOrThrow()
+  return {
+    depth: Number(row.depth),
+    dead: Number(row.dead),
+    oldestRunAt: row.oldestRunAt === null ? null : Number(row.oldestRunAt),
+  }
+}

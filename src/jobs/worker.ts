@@ -1,0 +1,135 @@
+import { hostname } from 'node:os'
+import type { FastifyBaseLogger } from 'fastify'
+import { newId } from '../domain/ids.js'
+import { type ProcessResult, processLead } from '../services/processing.js'
+import type { Db } from '../store/database.js'
+import { findLead } from '../store/leads.js'
+import { claimJobOf, claimJobs, failJob } from './queue.js'
+
+export type WorkerOptions = {
+  /** How many jobs one claim takes. */
+  batch?: number
+  /** How long the loop sleeps when the queue is empty (a nudge wakes it at once). */
+  pollMs?: number
+  /** How long a claim holds a job; a worker that dies frees its jobs when this runs out. */
+  leaseMs?: number
+  now?: () => number
+  log?: Pick<FastifyBaseLogger, 'error' | 'warn' | 'info'>
+}
+
+export const DEFAULT_LEASE_MS = 30_000
+
+/**
+ * Processes lead jobs: claims a batch, applies each lead in its own transaction, and on failure
+ * schedules a retry with backoff (domain/retry.ts) or parks the job as dead. Runs inside
+ * `ventas serve` and alone as `ventas worker`; any number of them may share a PostgreSQL database.
+ */
+export class LeadWorker {
+  readonly name = `${hostname()}:${process.pid}:${newId().slice(-6)}`
+  private running = false
+  private loop: Promise<void> | undefined
+  private wake: (() => void) | undefined
+  private readonly batch: number
+  private readonly pollMs: number
+  private readonly leaseMs: number
+  private readonly now: () => number
+
+  constructor(
+    private readonly db: Db,
+    private readonly options: WorkerOptions = {},
+  ) {
+    this.batch = options.batch ?? 100
+    this.pollMs = options.pollMs ?? 250
+    this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS
+    this.now = options.now ?? Date.now
+  }
+
+  start(): void {
+    if (this.running) return
+    this.running = true
+    this.loop = this.run()
+  }
+
+  /** Stops claiming; resolves when the job in hand is finished. */
+  async stop(): Promise<void> {
+    this.running = false
+    this.wake?.()
+    await this.loop
+  }
+
+  /** New work was committed: skip the rest of the idle sleep. */
+  nudge(): void {
+    this.wake?.()
+  }
+
+  /** Claims and processes one batch; returns how many jobs it handled. */
+  async runOnce(): Promise<number> {
+    const jobs = await claimJobs(this.db, this.name, this.batch, this.now(), this.leaseMs)
+    for (const job of jobs) {
+      try {
+        await processLead(this.db, job.subjectId, this.now)
+      } catch (error) {
+        const outcome = await failJob(this.db, job, (error as Error).stack ?? String(error), this.now())
+        this.options.log?.error(
+          { err: error, jobId: job.id, leadId: job.subjectId, attempt: job.attempts, outcome },
+          'lead job failed',
+        )
+      }
+    }
+    return jobs.length
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let handled = 0
+      try {
+        handled = await this.runOnce()
+      } catch (error) {
+        this.options.log?.error({ err: error }, 'lead worker could not claim jobs')
+      }
+      if (handled === 0 && this.running) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.pollMs)
+          this.wake = () => {
+            clearTimeout(timer)
+            resolve()
+          }
+        })
+        this.wake = undefined
+      }
+    }
+  }
+}
+
+/**
+ * The v1 fast path (api.md §2.1): process a just-stored lead in the request's own process, through
+ * the same job and the same code as the worker. If a worker already holds the job, wait for its
+ * result instead. Resolves with the lead's outcome, or null if it is still queued at the deadline.
+ */
+export async function processLeadNow(
+  db: Db,
+  leadId: string,
+  now: () => number,
+  timeoutMs = 10_000,
+): Promise<ProcessResult | null> {
+  const job = await claimJobOf(db, leadId, `v1:${process.pid}`, now(), DEFAULT_LEASE_MS)
+  if (job) {
+    try {
+      return await processLead(db, leadId, now)
+    } catch (error) {
+      await failJob(db, job, (error as Error).stack ?? String(error), now())
+      throw error
+    }
+  }
+  const deadline = Date.now() + timeoutMs
+  for (let wait = 5; Date.now() < deadline; wait = Math.min(wait * 2, 100)) {
+    const lead = await findLead(db, leadId)
+    if (!lead) return { status: 'missing', leadId }
+    if (lead.status === 'processed')
+      return { status: 'processed', leadId, prospectId: lead.prospectId as string, merged: lead.merged }
+    if (lead.status === 'rejected')
+      return { status: 'rejected', leadId, error: lead.error as { code: string; message: string } }
+    await new Promise((resolve) => setTimeout(resolve, wait))
+  }
+  return null
+}

@@ -1,0 +1,343 @@
+import { newId } from '../domain/ids.js'
+import { interactionOf } from '../domain/interactions.js'
+import { assessContacts, type StoredLead } from '../domain/lead.js'
+import {
+  type Contact,
+  chooseSurvivor,
+  fillEmpty,
+  MAX_EMAILS,
+  MAX_PHONES,
+  type MatchKey,
+  type ProspectFields,
+  unionContacts,
+} from '../domain/merge.js'
+import { completeJobsOf } from '../jobs/queue.js'
+import { findBlockedValues } from '../store/accounts.js'
+import { engineOf } from '../store/connect.js'
+import type { Db, Tx as Transaction } from '../store/database.js'
+import { appendEvents, type NewEvent } from '../store/events.js'
+import { findGroup } from '../store/groups.js'
+import { type Interaction, insertInteractions, moveInteractions } from '../store/interactions.js'
+import { type Lead, lockLead, markLead } from '../store/leads.js'
+import { insertMerge } from '../store/merges.js'
+import {
+  findKeyHolders,
+  findPreviousHolder,
+  insertProspect,
+  linkKeys,
+  lockProspects,
+  moveKeys,
+  type Prospect,
+  saveProspect,
+} from '../store/prospects.js'
+import { decideRouting } from './routing.js'
+
+export type ProcessResult =
+  | { status: 'processed'; leadId: string; prospectId: string; merged: boolean }
+  | { status: 'rejected'; leadId: string; error: { code: string; message: string } }
+  | { status: 'missing'; leadId: string }
+
+/** A concurrent worker changed the prospects this lead touches; the transaction starts over. */
+class RaceLost extends Error {}
+
+const RACE_CODES = new Set(['23505', '40P01', '40001']) // unique violation, deadlock, serialization failure
+
+function isRace(error: unknown): boolean {
+  return error instanceof RaceLost || RACE_CODES.has((error as { code?: string }).code ?? '')
+}
+
+/**
+ * Applies one lead (identity.md §4–§6) in one transaction: match, merge, route, record
+ * interactions and events, mark the lead and remove its job. Idempotent on the lead id: a lead
+ * already applied is left alone, so at-least-once delivery has an exactly-once effect. When a
+ * concurrent worker wins a race for the same keys (the active-key unique index refuses the second
+ * prospect, or a locked prospect was merged away), the whole transaction is retried and then sees
+ * the winner's prospect.
+ */
+export async function processLead(db: Db, leadId: string, now: () => number): Promise<ProcessResult> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction().execute((tx) => applyLead(tx, leadId, now()))
+    } catch (error) {
+      if (attempt < 10 && isRace(error)) continue
+      throw error
+    }
+  }
+}
+
+type Change = { events: NewEvent[]; interactions: Interaction[] }
+
+async function applyLead(tx: Transaction, leadId: string, at: number): Promise<ProcessResult> {
+  const postgres = engineOf(tx) === 'postgres'
+  const lead = await lockLead(tx, leadId, postgres)
+  await completeJobsOf(tx, leadId)
+  if (!lead) return { status: 'missing', leadId }
+  if (lead.status === 'processed')
+    return { status: 'processed', leadId, prospectId: lead.prospectId as string, merged: lead.merged }
+  if (lead.status === 'rejected')
+    return { status: 'rejected', leadId, error: lead.error ?? { code: 'UNPROCESSABLE_LEAD', message: '' } }
+
+  const group = await findGroup(tx, lead.accountId, lead.groupId)
+  if (!group) throw new Error(`lead ${lead.id}: group ${lead.groupId} is gone`)
+  const contacts = assessContacts(lead.body, group.countryCode, await findBlockedValues(tx, lead.accountId))
+  if (!contacts.usable)
+    return reject(tx, lead, contacts.problems.map((p) => `${p.path} ${p.message}`).join('; '), at)
+
+  const phones = contacts.phones.flatMap((p) => (p.e164 && p.key ? [{ value: p.e164, key: p.key }] : []))
+  const emails = contacts.emails.flatMap((e) => (e.stored && e.key ? [{ value: e.stored, key: e.key }] : []))
+  const keys: MatchKey[] = [
+    ...phones.map((p) => ({ type: 'phone' as const, value: p.key })),
+    ...emails.map((e) => ({ type: 'email' as const, value: e.key })),
+  ]
+
+  const holders = await findKeyHolders(tx, lead.accountId, keys)
+  const holderIds = [...new Set(holders.map((h) => h.prospectId))].sort()
+  const candidates = await lockProspects(tx, lead.accountId, holderIds)
+  if (postgres) {
+    // Between the key lookup and the row locks another worker may have merged or re-keyed these prospects.
+    const again = [
+      ...new Set((await findKeyHolders(tx, lead.accountId, keys)).map((h) => h.prospectId)),
+    ].sort()
+    if (again.join() !== candidates.map((c) => c.id).join()) throw new RaceLost()
+  }
+
+  const change: Change = { events: [], interactions: [] }
+  const fromLead = fieldsOf(lead.body)
+  let prospect: Prospect
+  if (candidates.length === 0) {
+    prospect = await createProspect(tx, lead, group, fromLead, { phones, emails }, keys, change, at)
+  } else {
+    prospect = chooseSurvivor(candidates)
+    const losers = candidates.filter((c) => c.id !== prospect.id)
+    const skipped: (Contact & { type: string })[] = []
+    for (const loser of losers) skipped.push(...(await absorb(tx, prospect, loser, change, at)))
+    skipped.push(...(await attach(tx, prospect, fromLead, { phones, emails })))
+    prospect.updatedAt = at
+    const type = losers.length > 0 ? 'merged' : 'updated'
+    const extra = losers.length > 0 ? { mergedProspectIds: losers.map((l) => l.id) } : {}
+    change.events.push(prospectEvent(prospect, type, extra))
+    await insertMerge(tx, {
+      accountId: lead.accountId,
+      survivorId: prospect.id,
+      mergedProspectIds: losers.map((l) => l.id),
+      leadId: lead.id,
+      keys: holders.map(({ type, value }) => ({ type, value })),
+      skippedKeys: skipped,
+      at,
+    })
+  }
+
+  for (const event of lead.body.history ?? []) {
+    change.interactions.push(
+      newInteraction(prospect, lead.id, interactionOf(event, lead.body.provider), null, at),
+    )
+  }
+  await saveProspect(tx, prospect)
+  await insertInteractions(tx, change.interactions)
+  const merged = candidates.length > 0
+  await markLead(tx, lead.id, {
+    status: 'processed',
+    processedAt: at,
+    prospectId: prospect.id,
+    merged,
+    error: null,
+  })
+  change.events.push({
+    accountId: lead.accountId,
+    groupId: lead.groupId,
+    topic: 'leads',
+    type: 'processed',
+    subjectId: lead.id,
+    sequence: null,
+    payload: {
+      lead: { id: lead.id, status: 'processed', prospectId: prospect.id, merged },
+      prospectId: prospect.id,
+    },
+  })
+  await appendEvents(tx, change.events, at)
+  return { status: 'processed', leadId: lead.id, prospectId: prospect.id, merged }
+}
+
+function fieldsOf(lead: StoredLead): ProspectFields {
+  const details: Record<string, unknown> = {}
+  for (const field of [
+    'nin',
+    'address',
+    'subLocality',
+    'locality',
+    'region',
+    'country',
+    'zipCode',
+  ] as const) {
+    if (lead[field] !== undefined) details[field] = lead[field]
+  }
+  return { firstName: lead.firstName ?? '', lastName: lead.lastName ?? '', details }
+}
+
+async function createProspect(
+  tx: Transaction,
+  lead: Lead,
+  group: NonNullable<Awaited<ReturnType<typeof findGroup>>>,
+  fields: ProspectFields,
+  contacts: { phones: Contact[]; emails: Contact[] },
+  keys: MatchKey[],
+  change: Change,
+  at: number,
+): Promise<Prospect> {
+  const phones = unionContacts([], contacts.phones, MAX_PHONES)
+  const emails = unionContacts([], contacts.emails, MAX_EMAILS)
+  const routing = await decideRouting(tx, group, lead.body.agent, at)
+  const prospect: Prospect = {
+    id: newId(at),
+    accountId: lead.accountId,
+    groupId: group.id,
+    initialGroupId: group.id,
+    ...fields,
+    status: routing.status,
+    category: lead.body.category as string,
+    label: null,
+    phones: phones.contacts,
+    emails: emails.contacts,
+    additionalData: {},
+    agentId: routing.agentId,
+    assignedAt: routing.agentId ? at : null,
+    transferredAt: null,
+    absenceMessage: routing.absenceMessage,
+    archivingReason: null,
+    userMade: false,
+    previousProspectId: await findPreviousHolder(tx, lead.accountId, keys),
+    mergedInto: null,
+    sequence: 0,
+    createdAt: at,
+    updatedAt: at,
+  }
+  await insertProspect(tx, prospect)
+  await linkKeys(tx, lead.accountId, prospect.id, [
+    ...phones.linked.map((c) => ({ type: 'phone' as const, key: c.key })),
+    ...emails.linked.map((c) => ({ type: 'email' as const, key: c.key })),
+  ])
+  change.events.push(prospectEvent(prospect, 'created'))
+  if (routing.agentId) {
+    const output = { transferedToAgentId: routing.agentId, transferedToGroupId: group.id }
+    change.interactions.push(newInteraction(prospect, lead.id, { via: 'other', output }, routing.agentId, at))
+    change.events.push(prospectEvent(prospect, 'assigned', { agentId: routing.agentId, rule: routing.rule }))
+  }
+  return prospect
+}
+
+/**
+ * Folds `loser` into `survivor` (identity.md §4.3–4.6): unions of contacts under the cap (keys
+ * past it are unlinked), empty fields filled, the agent kept unless the survivor has none, leads
+ * and interactions moved, the loser left as a tombstone. Returns the contacts the cap dropped.
+ */
+async function absorb(tx: Transaction, survivor: Prospect, loser: Prospect, change: Change, at: number) {
+  const phones = unionContacts(survivor.phones, loser.phones, MAX_PHONES)
+  const emails = unionContacts(survivor.emails, loser.emails, MAX_EMAILS)
+  const dropped = [...phones.skipped, ...emails.skipped]
+  await moveKeys(
+    tx,
+    loser.id,
+    survivor.id,
+    dropped.map((c) => c.key),
+  )
+  await tx.updateTable('leads').set({ prospectId: survivor.id }).where('prospectId', '=', loser.id).execute()
+  await moveInteractions(tx, loser.id, survivor.id)
+  Object.assign(survivor, fillEmpty(survivor, loser), { phones: phones.contacts, emails: emails.contacts })
+  if (!survivor.agentId && loser.agentId)
+    Object.assign(survivor, { agentId: loser.agentId, assignedAt: loser.assignedAt, status: loser.status })
+  Object.assign(loser, { mergedInto: survivor.id, updatedAt: at })
+  change.events.push(prospectEvent(loser, 'deleted', { mergedInto: survivor.id }))
+  await saveProspect(tx, loser)
+  return [
+    ...phones.skipped.map((c) => ({ ...c, type: 'phone' })),
+    ...emails.skipped.map((c) => ({ ...c, type: 'email' })),
+  ]
+}
+
+/** Adds a lead's fields and contacts to an existing prospect; returns the contacts the cap dropped. */
+async function attach(
+  tx: Transaction,
+  prospect: Prospect,
+  fields: ProspectFields,
+  contacts: { phones: Contact[]; emails: Contact[] },
+) {
+  const phones = unionContacts(prospect.phones, contacts.phones, MAX_PHONES)
+  const emails = unionContacts(prospect.emails, contacts.emails, MAX_EMAILS)
+  Object.assign(prospect, fillEmpty(prospect, fields), { phones: phones.contacts, emails: emails.contacts })
+  await linkKeys(tx, prospect.accountId, prospect.id, [
+    ...phones.linked.map((c) => ({ type: 'phone' as const, key: c.key })),
+    ...emails.linked.map((c) => ({ type: 'email' as const, key: c.key })),
+  ])
+  return [
+    ...phones.skipped.map((c) => ({ ...c, type: 'phone' })),
+    ...emails.skipped.map((c) => ({ ...c, type: 'email' })),
+  ]
+}
+
+async function reject(tx: Transaction, lead: Lead, message: string, at: number): Promise<ProcessResult> {
+  const error = { code: 'UNPROCESSABLE_LEAD', message: `No usable contact: ${message}` }
+  await markLead(tx, lead.id, { status: 'rejected', processedAt: at, prospectId: null, merged: false, error })
+  const payload = { lead: { id: lead.id, status: 'rejected', error } }
+  await appendEvents(
+    tx,
+    [
+      {
+        accountId: lead.accountId,
+        groupId: lead.groupId,
+        topic: 'leads',
+        type: 'rejected',
+        subjectId: lead.id,
+        sequence: null,
+        payload,
+      },
+    ],
+    at,
+  )
+  return { status: 'rejected', leadId: lead.id, error }
+}
+
+function newInteraction(
+  prospect: Prospect,
+  leadId: string,
+  what: { via: string; output: Record<string, unknown> },
+  agentId: string | null,
+  at: number,
+): Interaction {
+  return {
+    id: newId(at),
+    accountId: prospect.accountId,
+    prospectId: prospect.id,
+    leadId,
+    agentId,
+    via: what.via,
+    status: 'created',
+    output: what.output,
+    proactive: false,
+    createdAt: at,
+  }
+}
+
+/** A `prospects` event with a compact snapshot; bumps the prospect's sequence so receivers can order events. */
+function prospectEvent(prospect: Prospect, type: string, extra: Record<string, unknown> = {}): NewEvent {
+  prospect.sequence += 1
+  const snapshot = {
+    id: prospect.id,
+    groupId: prospect.groupId,
+    status: prospect.status,
+    firstName: prospect.firstName,
+    lastName: prospect.lastName,
+    phones: prospect.phones.map((p) => p.value),
+    emails: prospect.emails.map((e) => e.value),
+    agentId: prospect.agentId,
+    category: prospect.category,
+  }
+  return {
+    accountId: prospect.accountId,
+    groupId: prospect.groupId,
+    topic: 'prospects',
+    type,
+    subjectId: prospect.id,
+    sequence: prospect.sequence,
+    payload: { prospect: snapshot, ...extra },
+  }
+}

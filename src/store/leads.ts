@@ -1,0 +1,113 @@
+import type { Selectable } from 'kysely'
+import type { StoredLead } from '../domain/lead.js'
+import type { Executor, LeadsTable } from './database.js'
+
+export type Lead = Omit<Selectable<LeadsTable>, 'body' | 'error' | 'merged'> & {
+  body: StoredLead
+  error: { code: string; message: string } | null
+  merged: boolean
+}
+
+function fromRow(row: Selectable<LeadsTable>): Lead {
+  return {
+    ...row,
+    body: JSON.parse(row.body),
+    error: row.error === null ? null : JSON.parse(row.error),
+    merged: row.merged === 1,
+  }
+}
+
+export function toLeadRow(lead: Lead) {
+  return {
+    ...lead,
+    body: JSON.stringify(lead.body),
+    error: lead.error === null ? null : JSON.stringify(lead.error),
+    merged: lead.merged ? 1 : 0,
+  }
+}
+
+export async function insertLeads(db: Executor, leads: Lead[]): Promise<void> {
+  if (leads.length === 0) return
+  await db.insertInto('leads').values(leads.map(toLeadRow)).execute()
+}
+
+export async function findLead(db: Executor, id: string, accountId?: string): Promise<Lead | undefined> {
+  let query = db.selectFrom('leads').selectAll().where('id', '=', id)
+  if (accountId) query = query.where('accountId', '=', accountId)
+  const row = await query.executeTakeFirst()
+  return row && fromRow(row)
+}
+
+/** The lead row, locked on PostgreSQL so two workers handed the same lead take turns. */
+export async function lockLead(db: Executor, id: string, postgres: boolean): Promise<Lead | undefined> {
+  let query = db.selectFrom('leads').selectAll().where('id', '=', id)
+  if (postgres) query = query.forUpdate()
+  const row = await query.executeTakeFirst()
+  return row && fromRow(row)
+}
+
+export async function findLeadsByProviderRef(
+  db: Executor,
+  integrationId: string,
+  refs: string[],
+): Promise<Lead[]> {
+  if (refs.length === 0) return []
+  const rows = await db
+    .selectFrom('leads')
+    .selectAll()
+    .where('integrationId', '=', integrationId)
+    .where('providerRef', 'in', refs)
+    .execute()
+  return rows.map(fromRow)
+}
+
+export async function findLeadsOfProspect(db: Executor, prospectId: string): Promise<Lead[]> {
+  const rows = await db
+    .selectFrom('leads')
+    .selectAll()
+    .where('prospectId', '=', prospectId)
+    .orderBy('id')
+    .execute()
+  return rows.map(fromRow)
+}
+
+export async function markLead(
+  db: Executor,
+  id: string,
+  outcome: Pick<Lead, 'status' | 'processedAt' | 'prospectId' | 'merged' | 'error'>,
+): Promise<void> {
+  await db
+    .updateTable('leads')
+    .set({
+      ...outcome,
+      merged: outcome.merged ? 1 : 0,
+      error: outcome.error === null ? null : JSON.stringify(outcome.error),
+    })
+    .where('id', '=', id)
+    .execute()
+}
+
+/** Idempotency keys live 24 hours (api.md §2.1). */
+export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
+
+export async function findIdempotencyKey(db: Executor, integrationId: string, key: string, now: number) {
+  return db
+    .selectFrom('idempotencyKeys')
+    .selectAll()
+    .where('integrationId', '=', integrationId)
+    .where('key', '=', key)
+    .where('createdAt', '>', now - IDEMPOTENCY_TTL_MS)
+    .executeTakeFirst()
+}
+
+export async function saveIdempotencyKey(
+  db: Executor,
+  row: { integrationId: string; key: string; requestHash: string; leadId: string; createdAt: number },
+) {
+  await db
+    .deleteFrom('idempotencyKeys')
+    .where('integrationId', '=', row.integrationId)
+    .where('key', '=', row.key)
+    .execute()
+  await db.insertInto('idempotencyKeys').values(row).execute()
+}
