@@ -22,6 +22,8 @@ export type Config = {
   redisUrl: string | null
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   sqliteSynchronous: 'FULL' | 'NORMAL'
+  /** How long a worker's claim on a job lasts; a dead worker's jobs return after it. */
+  workerLeaseMs: number
 }
 
 export class ConfigError extends Error {
@@ -123,6 +125,15 @@ const PARSERS = {
     variable: 'VENTAS_SQLITE_SYNCHRONOUS',
     fallback: 'FULL',
     parse: oneOf(['FULL', 'NORMAL'] as const, (s) => s.toUpperCase()),
+  },
+  workerLeaseMs: {
+    variable: 'VENTAS_WORKER_LEASE_MS',
+    fallback: '30000',
+    parse: (raw: string) => {
+      const ms = Number(raw)
+      if (!Number.isInteger(ms) || ms < 100) throw new Error('expected a whole number of milliseconds ≥ 100')
+      return ms
+    },
   },
 } satisfies { [K in keyof Config]: Parser<NonNullable<Config[K]>> }
 

@@ -39,7 +39,7 @@ export async function startWorker(config: Config): Promise<{ stop: () => Promise
   const db = connect(config.storage, { sqliteSynchronous: config.sqliteSynchronous })
   await migrateToLatest(db)
   const log = pino({ level: config.logLevel })
-  const worker = new LeadWorker(db, { log })
+  const worker = new LeadWorker(db, { log, leaseMs: config.workerLeaseMs })
   worker.start()
   log.info({ worker: worker.name }, 'lead worker started')
   return {
@@ -66,7 +66,7 @@ export async function startServer(
   const first = config.bootstrap ? await bootstrapIfEmpty(db, secretKey, config.defaultCountry) : null
   const app = await buildApp({ config, db, secretKey })
   if (options.withWorker) {
-    const leadWorker = new LeadWorker(db, { log: app.log })
+    const leadWorker = new LeadWorker(db, { log: app.log, leaseMs: config.workerLeaseMs })
     app.leadWorker = leadWorker
     leadWorker.start()
     app.addHook('onClose', () => leadWorker.stop())

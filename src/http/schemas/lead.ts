@@ -189,6 +189,12 @@ export const LeadReceiptSchema = Type.Object(
     }),
     receivedAt: DateTimeSchema,
     statusUrl: Type.String(),
+    duplicate: Type.Optional(
+      Type.Boolean({
+        description:
+          'ext: this lead was received before (same Idempotency-Key or provider lead); the original is returned',
+      }),
+    ),
   },
   { $id: 'LeadReceipt', title: 'LeadReceipt' },
 )

@@ -3,7 +3,6 @@ import type { Industry } from '../../../domain/industries.js'
 import { type Accepted, checkLead, type Refusal, storeLeads } from '../../../services/intake.js'
 import { findBlockedValues } from '../../../store/accounts.js'
 import { findGroup, type Group } from '../../../store/groups.js'
-import type { Lead } from '../../../store/leads.js'
 import { ApiError, type ErrorDetail } from '../../errors.js'
 import { principal } from '../../plugins/auth.js'
 import { iso } from '../../schemas/common.js'
@@ -62,13 +61,14 @@ export async function acceptOne(
   return { ...(stored.accepted[0] as Accepted), group: ctx.group }
 }
 
-/** LeadReceipt (ext): where the caller can poll for the result. */
-export function receiptOf(lead: Lead, request: FastifyRequest) {
+/** LeadReceipt (ext): where the caller can poll for the result; a duplicate says so and names its original. */
+export function receiptOf({ lead, duplicate }: Accepted, request: FastifyRequest) {
   const prefix = request.url.startsWith('/api/') ? '/api/v2' : '/v2'
-  return {
+  const receipt = {
     id: lead.id,
     status: lead.status,
     receivedAt: iso(lead.receivedAt),
     statusUrl: `${prefix}/leads/${lead.id}`,
   }
+  return duplicate ? { ...receipt, duplicate: true } : receipt
 }

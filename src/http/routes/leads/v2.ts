@@ -49,8 +49,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         },
       },
       async (request, reply) => {
-        const { lead } = await acceptOne(app, request, industry, request.body)
-        return reply.status(202).send(receiptOf(lead, request))
+        const accepted = await acceptOne(app, request, industry, request.body)
+        return reply.status(202).send(receiptOf(accepted, request))
       },
     )
 
@@ -116,9 +116,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           { at: ctx.at },
         )
         if (!stored.ok) throw refusalError(stored.refusal)
-        stored.accepted.forEach(({ lead }, i) => {
-          const index = valid[i]?.index as number
-          results[index] = receiptOf(lead, request)
+        stored.accepted.forEach((accepted, i) => {
+          results[valid[i]?.index as number] = receiptOf(accepted, request)
         })
         if (valid.length > 0) app.leadWorker?.nudge()
         return reply.status(202).send({ results })
