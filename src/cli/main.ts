@@ -57,7 +57,14 @@ export async function main(args: string[]): Promise<number> {
     return 0
   }
   const found = findCommand(args)
-  if (!found) return fail('UNKNOWN_COMMAND', `unknown command "${args.slice(0, 2).join(' ')}"\n${help()}`)
+  if (!found)
+    return fail(
+      'UNKNOWN_COMMAND',
+      `unknown command "${args
+        .filter((a) => !a.startsWith('--'))
+        .slice(0, 2)
+        .join(' ')}"\n${help()}`,
+    )
   let ctx: CliContext | undefined
   try {
     const { values, positionals } = parseArgs({

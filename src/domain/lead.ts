@@ -42,7 +42,7 @@ export function foldLead(
     if (lead[canonical] === undefined && lead[alias] !== undefined) lead[canonical] = lead[alias]
     delete lead[alias]
   }
-  const problems: ErrorDetail[] = []
+  const problems: ErrorDetail[] = findNulCharacters(input)
   if (typeof lead.utmSource !== 'string' || !lead.utmSource.trim()) {
     problems.push({ path: '/utmSource', message: 'is required (or its deprecated alias source)', in: 'body' })
   }
@@ -67,6 +67,21 @@ export function foldLead(
     lead.product = folded
   }
   return { lead: lead as StoredLead }
+}
+
+/**
+ * Paths of strings holding a NUL character: PostgreSQL text cannot store one, so such a lead is
+ * refused up front on both engines instead of failing at commit on one of them.
+ */
+function findNulCharacters(value: unknown, path = ''): ErrorDetail[] {
+  if (typeof value === 'string')
+    return value.includes('\u0000')
+      ? [{ path: path || '/', message: 'must not contain NUL characters', in: 'body' }]
+      : []
+  if (Array.isArray(value)) return value.flatMap((item, i) => findNulCharacters(item, `${path}/${i}`))
+  if (value && typeof value === 'object')
+    return Object.entries(value).flatMap(([k, v]) => findNulCharacters(v, `${path}/${k}`))
+  return []
 }
 
 export type Contacts = {

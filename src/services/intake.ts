@@ -32,8 +32,6 @@ export type Accepted = { lead: Lead; duplicate: boolean }
 
 type Checked = { ok: true; lead: Lead } | { ok: false; refusal: Refusal }
 
-const PROVIDER_SEPARATOR = '\u0000'
-
 /** Checks one lead without storing it: the caller learns at once what is wrong and where. */
 export function checkLead(
   input: LeadInput,
@@ -70,7 +68,7 @@ export function checkLead(
       merged: false,
       error: null,
       body: folded.lead,
-      providerRef: providerLeadId ? `${provider ?? ''}${PROVIDER_SEPARATOR}${providerLeadId}` : null,
+      providerRef: providerLeadId ? JSON.stringify([provider ?? '', providerLeadId]) : null,
       requestHash: createHash('sha256')
         .update(`${ctx.industry}\n${JSON.stringify(input)}`)
         .digest('hex'),

@@ -6,6 +6,9 @@ import { DateTimeSchema, ObjectIdSchema } from './common.js'
  * ignored (no additionalProperties: false); aliases (`source`, `medium`, `campaign`, `leadId`)
  * are accepted here and folded into the canonical names by domain/lead.ts.
  */
+/** Unknown fields are dropped, not refused: the validator removes what the model does not name. */
+const UNKNOWN_FIELDS_DROPPED = { additionalProperties: false }
+
 const text = (maxLength = 1000) => Type.String({ maxLength })
 const optionalText = (maxLength = 1000) => Type.Optional(text(maxLength))
 
@@ -33,53 +36,62 @@ const productFields = {
   price: Type.Optional(MoneyAmountSchema),
 }
 
-const ProductSchema = Type.Object(productFields)
+const ProductSchema = Type.Object(productFields, UNKNOWN_FIELDS_DROPPED)
 
-const VehicleProductSchema = Type.Object({
-  ...productFields,
-  modelYear: Type.Optional(Type.Union([Type.String({ maxLength: 10 }), Type.Integer()])),
-  productionYear: Type.Optional(Type.Union([Type.String({ maxLength: 10 }), Type.Integer()])),
-  trimLevel: optionalText(),
-  style: optionalText(),
-  condition: Type.Optional(Type.Union([Type.Literal('used'), Type.Literal('new')])),
-  fuelType: Type.Optional(
-    Type.Enum(['gasoline', 'diesel', 'flex', 'hybrid', 'electric', 'hydrogen', 'naturalGas', 'propane']),
-  ),
-  vin: optionalText(),
-  registrationPlate: optionalText(),
-  reservation: Type.Optional(
-    Type.Object({
-      type: optionalText(),
-      amount: Type.Number(),
-      currency: Type.Optional(Type.String({ pattern: '^[A-Za-z]{3}$' })),
-    }),
-  ),
-  odometer: Type.Optional(
-    Type.Object({
-      amount: Type.Number(),
-      unit: Type.Optional(Type.Union([Type.Literal('km'), Type.Literal('mi')])),
-    }),
-  ),
-  tradeInVehicle: optionalText(),
-  finance: Type.Optional(Type.Object({ paymentMonthLength: Type.Optional(Type.Integer({ minimum: 0 })) })),
-})
+const VehicleProductSchema = Type.Object(
+  {
+    ...productFields,
+    modelYear: Type.Optional(Type.Union([Type.String({ maxLength: 10 }), Type.Integer()])),
+    productionYear: Type.Optional(Type.Union([Type.String({ maxLength: 10 }), Type.Integer()])),
+    trimLevel: optionalText(),
+    style: optionalText(),
+    condition: Type.Optional(Type.Union([Type.Literal('used'), Type.Literal('new')])),
+    fuelType: Type.Optional(
+      Type.Enum(['gasoline', 'diesel', 'flex', 'hybrid', 'electric', 'hydrogen', 'naturalGas', 'propane']),
+    ),
+    vin: optionalText(),
+    registrationPlate: optionalText(),
+    reservation: Type.Optional(
+      Type.Object({
+        type: optionalText(),
+        amount: Type.Number(),
+        currency: Type.Optional(Type.String({ pattern: '^[A-Za-z]{3}$' })),
+      }),
+    ),
+    odometer: Type.Optional(
+      Type.Object({
+        amount: Type.Number(),
+        unit: Type.Optional(Type.Union([Type.Literal('km'), Type.Literal('mi')])),
+      }),
+    ),
+    tradeInVehicle: optionalText(),
+    finance: Type.Optional(Type.Object({ paymentMonthLength: Type.Optional(Type.Integer({ minimum: 0 })) })),
+  },
+  UNKNOWN_FIELDS_DROPPED,
+)
 
-const SavingPlanProductSchema = Type.Object({
-  ...productFields,
-  goodType: Type.Optional(Type.Enum(['vehicle', 'property', 'loan', 'other'])),
-  goodSubType: optionalText(),
-  brand: optionalText(),
-  description: optionalText(5000),
-  condition: optionalText(),
-  planType: optionalText(),
-  monthlyPaymentsEstimate: Type.Optional(MoneyAmountEstimateSchema),
-  creditAmountEstimate: Type.Optional(MoneyAmountEstimateSchema),
-})
+const SavingPlanProductSchema = Type.Object(
+  {
+    ...productFields,
+    goodType: Type.Optional(Type.Enum(['vehicle', 'property', 'loan', 'other'])),
+    goodSubType: optionalText(),
+    brand: optionalText(),
+    description: optionalText(5000),
+    condition: optionalText(),
+    planType: optionalText(),
+    monthlyPaymentsEstimate: Type.Optional(MoneyAmountEstimateSchema),
+    creditAmountEstimate: Type.Optional(MoneyAmountEstimateSchema),
+  },
+  UNKNOWN_FIELDS_DROPPED,
+)
 
-const RealEstateProductSchema = Type.Object({
-  title: optionalText(),
-  type: Type.Optional(Type.Enum(['residential', 'commercial', 'industrial', 'land'])),
-})
+const RealEstateProductSchema = Type.Object(
+  {
+    title: optionalText(),
+    type: Type.Optional(Type.Enum(['residential', 'commercial', 'industrial', 'land'])),
+  },
+  UNKNOWN_FIELDS_DROPPED,
+)
 
 export const NIN_TYPES = [
   'CUIT',
@@ -167,7 +179,12 @@ const leadFields = {
 const leadOf = (name: string, product: ReturnType<typeof Type.Object>) =>
   Type.Object(
     { ...leadFields, product: Type.Optional(product) },
-    { title: name, description: 'utmSource (or source) is required, and at least one usable contact' },
+    {
+      ...UNKNOWN_FIELDS_DROPPED,
+      title: name,
+      description:
+        'utmSource (or source) is required, and at least one usable contact. Unknown fields are ignored.',
+    },
   )
 
 export const LEAD_SCHEMAS = {

@@ -19,7 +19,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('merged', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('error', 'text')
     .addColumn('body', 'text', (c) => c.notNull())
-    // provider + NUL + providerLeadId: one column so a plain unique index de-duplicates on both engines.
+    // JSON [provider, providerLeadId]: one column so a plain unique index de-duplicates on both engines.
     .addColumn('provider_ref', 'text')
     .addColumn('request_hash', 'text', (c) => c.notNull())
     .execute()

@@ -100,12 +100,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           if (checked.ok) valid.push({ index, lead: checked.lead })
           else {
             const error = refusalError(checked.refusal)
+            const details = (error.details ?? []).map((d) => ({ ...d, path: `/leads/${index}${d.path}` }))
             results[index] = {
               index,
               error: {
                 code: error.code,
                 message: error.message,
-                ...(error.details ? { details: error.details } : {}),
+                details,
               },
             }
           }
