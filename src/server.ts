@@ -66,7 +66,11 @@ export async function startServer(
   const first = config.bootstrap ? await bootstrapIfEmpty(db, secretKey, config.defaultCountry) : null
   const app = await buildApp({ config, db, secretKey })
   if (options.withWorker) {
-    const leadWorker = new LeadWorker(db, { log: app.log, leaseMs: config.workerLeaseMs })
+    const leadWorker = new LeadWorker(db, {
+      log: app.log,
+      leaseMs: config.workerLeaseMs,
+      onProcessed: app.leadMetrics.processed,
+    })
     app.leadWorker = leadWorker
     leadWorker.start()
     app.addHook('onClose', () => leadWorker.stop())

@@ -15,6 +15,8 @@ export type WorkerOptions = {
   leaseMs?: number
   now?: () => number
   log?: Pick<FastifyBaseLogger, 'error' | 'warn' | 'info'>
+  /** Told of each lead this worker applied (metrics). */
+  onProcessed?: (result: ProcessResult) => void
 }
 
 export const DEFAULT_LEASE_MS = 30_000
@@ -67,7 +69,8 @@ export class LeadWorker {
     const jobs = await claimJobs(this.db, this.name, this.batch, this.now(), this.leaseMs)
     for (const job of jobs) {
       try {
-        await processLead(this.db, job.subjectId, this.now)
+        const result = await processLead(this.db, job.subjectId, this.now)
+        this.options.onProcessed?.(result)
       } catch (error) {
         const outcome = await failJob(this.db, job, (error as Error).stack ?? String(error), this.now())
         this.options.log?.error(
@@ -110,12 +113,15 @@ export async function processLeadNow(
   db: Db,
   leadId: string,
   now: () => number,
+  onProcessed?: (result: ProcessResult) => void,
   timeoutMs = 10_000,
 ): Promise<ProcessResult | null> {
   const job = await claimJobOf(db, leadId, `v1:${process.pid}`, now(), DEFAULT_LEASE_MS)
   if (job) {
     try {
-      return await processLead(db, leadId, now)
+      const result = await processLead(db, leadId, now)
+      onProcessed?.(result)
+      return result
     } catch (error) {
       await failJob(db, job, (error as Error).stack ?? String(error), now())
       throw error

@@ -324,6 +324,20 @@ describe(`lead routes (${ENGINE})`, () => {
     })
   })
 
+  test('/metrics counts accepted and processed leads and reads the queue from the database', async () => {
+    await post('/v2/leads/retail', { utmSource: 'metrics', emails: ['metrics@loja.com.br'] })
+    const body = (await t.app.inject({ method: 'GET', url: '/metrics' })).body
+    assert.match(body, /ventas_leads_accepted_total\{industry="retail"\} \d+/)
+    assert.match(body, /ventas_leads_processed_total\{status="processed",merged="true"\} \d+/)
+    const queued = await t.db
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow()
+    assert.ok(Number(queued.n) >= 1)
+    assert.match(body, new RegExp(`ventas_queue_depth ${Number(queued.n)}\\n`))
+    assert.match(body, /ventas_queue_oldest_age_seconds \d/)
+  })
+
   async function countLeads() {
     const row = await t.db
       .selectFrom('leads')

@@ -18,6 +18,13 @@ export async function intakeContext(app: FastifyInstance, request: FastifyReques
   return { integration, group, industry, blocked, at: app.now() }
 }
 
+/** After a commit: count the new leads and wake the in-process worker. */
+export function leadsCommitted(app: FastifyInstance, industry: Industry, count: number): void {
+  if (count === 0) return
+  app.leadMetrics.accepted.inc({ industry }, count)
+  app.leadWorker?.nudge()
+}
+
 export function refusalError(refusal: Refusal): ApiError {
   switch (refusal.kind) {
     case 'invalid':
@@ -57,8 +64,9 @@ export async function acceptOne(
   const idempotencyKey = request.headers['idempotency-key'] as string | undefined
   const stored = await storeLeads(app.db, [checked.lead], { idempotencyKey, at: ctx.at })
   if (!stored.ok) throw refusalError(stored.refusal)
-  app.leadWorker?.nudge()
-  return { ...(stored.accepted[0] as Accepted), group: ctx.group }
+  const accepted = stored.accepted[0] as Accepted
+  if (!accepted.duplicate) leadsCommitted(app, industry, 1)
+  return { ...accepted, group: ctx.group }
 }
 
 /** LeadReceipt (ext): where the caller can poll for the result; a duplicate says so and names its original. */

@@ -50,7 +50,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       },
       async (request) => {
         const { lead } = await acceptOne(app, request, industry, request.body)
-        const result = await processLeadNow(app.db, lead.id, app.now)
+        const result = await processLeadNow(app.db, lead.id, app.now, app.leadMetrics.processed)
         if (result === null)
           throw new ApiError(
             'UNAVAILABLE',

@@ -10,7 +10,7 @@ import { principal } from '../../plugins/auth.js'
 import { authErrors, iso, ObjectIdSchema } from '../../schemas/common.js'
 import { LEAD_SCHEMAS, type LeadInput, LeadReceiptSchema, LeadStatusSchema } from '../../schemas/lead.js'
 import { validatorFor } from '../../validation.js'
-import { acceptOne, intakeContext, receiptOf, refusalError } from './accept.js'
+import { acceptOne, intakeContext, leadsCommitted, receiptOf, refusalError } from './accept.js'
 import { IdempotencyHeaders } from './v1.js'
 
 const BATCH_BODY_LIMIT = 10 * 1024 * 1024
@@ -120,7 +120,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         stored.accepted.forEach((accepted, i) => {
           results[valid[i]?.index as number] = receiptOf(accepted, request)
         })
-        if (valid.length > 0) app.leadWorker?.nudge()
+        leadsCommitted(app, industry, stored.accepted.filter((a) => !a.duplicate).length)
         return reply.status(202).send({ results })
       },
     )
