@@ -1,0 +1,91 @@
+/**
+ * Lead processing rate (normalise, merge, route, events) on the engine DATABASE_URL names
+ * (SQLite by default), beside a same-run baseline: a raw insert loop of rows as wide as a lead,
+ * through the same driver with no Ventas code. Usage:
+ *   npm run bench -- processing [--leads 5000]
+ *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench -- processing
+ * Prints one JSON line per figure. Leads are stored first (not timed), then one in-process worker
+ * drains the queue (timed).
+ */
+import { randomBytes } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
+import { parseArgs } from 'node:util'
+import { sql } from 'kysely'
+import { ALL_SCOPES } from '../src/domain/scopes.js'
+import { LeadWorker } from '../src/jobs/worker.js'
+import { createIntegration } from '../src/services/access.js'
+import { createAccount } from '../src/services/directory.js'
+import { checkLead, storeLeads } from '../src/services/intake.js'
+import type { Lead } from '../src/store/leads.js'
+import { createTestApp, ENGINE } from '../test/helper.js'
+import { generatePeopleLeads } from './leads.js'
+
+const { values } = parseArgs({
+  options: { leads: { type: 'string', default: '5000' } },
+  allowPositionals: true,
+})
+const total = Number(values.leads)
+
+const t = await createTestApp({ now: Date.now() })
+const created = await createAccount(t.db, { name: 'Bench', countryCode: 'BR' })
+if (!created.ok) throw new Error(created.message)
+const { account, group } = created.value
+const access = await createIntegration(
+  t.db,
+  t.secretKey,
+  { accountId: account.id, groupId: group.id, name: 'bench', scopes: ALL_SCOPES },
+  'bench',
+)
+if (!access.ok) throw new Error(access.message)
+const integration = access.value.integration
+
+// Baseline: the same number of rows, as wide as a stored lead, inserted one per transaction.
+const { leads: inputs, people } = generatePeopleLeads(total, 0.3)
+const checked = inputs.map((input) =>
+  checkLead(input, { integration, group, industry: 'retail', blocked: new Set(), at: Date.now() }),
+)
+const leads = checked.flatMap((c) => (c.ok ? [c.lead] : []))
+await sql`create table bench_rows (id text primary key, body text not null, received_at bigint not null)`.execute(
+  t.db,
+)
+let started = performance.now()
+for (const lead of leads) {
+  await t.db
+    .transaction()
+    .execute((tx) =>
+      sql`insert into bench_rows (id, body, received_at) values (${randomBytes(12).toString('hex')}, ${JSON.stringify(lead.body)}, ${lead.receivedAt})`.execute(
+        tx,
+      ),
+    )
+}
+const baseline = leads.length / ((performance.now() - started) / 1000)
+
+for (let i = 0; i < leads.length; i += 1000)
+  await storeLeads(t.db, leads.slice(i, i + 1000) as Lead[], { at: Date.now() })
+const worker = new LeadWorker(t.db, { batch: 200 })
+started = performance.now()
+while ((await worker.runOnce()) > 0) {}
+const seconds = (performance.now() - started) / 1000
+const prospects = await t.db
+  .selectFrom('prospects')
+  .select((eb) => eb.fn.countAll<number>().as('n'))
+  .where('mergedInto', 'is', null)
+  .executeTakeFirstOrThrow()
+
+const report = (figure: string, value: number, unit: string, extra: Record<string, unknown> = {}) =>
+  console.log(JSON.stringify({ engine: ENGINE, figure, value: Math.round(value), unit, ...extra }))
+report('processing', leads.length / seconds, 'leads/s', {
+  leads: leads.length,
+  people,
+  prospects: Number(prospects.n),
+  seconds: Number(seconds.toFixed(2)),
+})
+report('baseline: one insert per transaction', baseline, 'rows/s')
+console.log(
+  JSON.stringify({
+    engine: ENGINE,
+    figure: 'processing / baseline',
+    value: Number((leads.length / seconds / baseline).toFixed(2)),
+  }),
+)
+await t.close()
