@@ -98,8 +98,24 @@ export async function failJob(db: Executor, job: Job, error: string, now: number
       ...(dead ? { deadAt: now } : { runAt: now + jobBackoffMs(job.attempts) }),
     })
     .where('id', '=', job.id)
+    // Only while this worker still holds the job: if its lease ran out and another worker took the
+    // job over, the failure of the first must not undo the claim of the second.
+    .where('lockedBy', '=', job.lockedBy)
     .execute()
   return dead ? 'dead' : 'retry'
+}
+
+/**
+ * Puts a claimed job back to wait a little, without counting the attempt: its lead waits for an
+ * older lead of the same person (identity.md §6), which is not a failure.
+ */
+export async function deferJob(db: Executor, job: Job, runAt: number): Promise<void> {
+  await db
+    .updateTable('jobs')
+    .set((eb) => ({ lockedBy: null, lockedUntil: null, runAt, attempts: eb('attempts', '-', 1) }))
+    .where('id', '=', job.id)
+    .where('lockedBy', '=', job.lockedBy)
+    .execute()
 }
 
 export type QueueStats = { depth: number; dead: number; oldestRunAt: number | null }

@@ -1,10 +1,10 @@
 import { hostname } from 'node:os'
 import type { FastifyBaseLogger } from 'fastify'
 import { newId } from '../domain/ids.js'
-import { type ProcessResult, processLead } from '../services/processing.js'
+import { type AppliedResult, type ProcessResult, processLead } from '../services/processing.js'
 import type { Db } from '../store/database.js'
 import { findLead } from '../store/leads.js'
-import { claimJobOf, claimJobs, failJob } from './queue.js'
+import { claimJobOf, claimJobs, deferJob, failJob, type Job } from './queue.js'
 
 export type WorkerOptions = {
   /** How many jobs one claim takes. */
@@ -16,7 +16,7 @@ export type WorkerOptions = {
   now?: () => number
   log?: Pick<FastifyBaseLogger, 'error' | 'warn' | 'info'>
   /** Told of each lead this worker applied (metrics). */
-  onProcessed?: (result: ProcessResult) => void
+  onProcessed?: (result: AppliedResult) => void
 }
 
 export const DEFAULT_LEASE_MS = 30_000
@@ -69,12 +69,10 @@ export class LeadWorker {
     const jobs = await claimJobs(this.db, this.name, this.batch, this.now(), this.leaseMs)
     for (const job of jobs) {
       try {
-        const result = await processLead(this.db, job.subjectId, this.now)
-        this.options.onProcessed?.(result)
+        await runJob(this.db, job, this.now, this.options.onProcessed)
       } catch (error) {
-        const outcome = await failJob(this.db, job, (error as Error).stack ?? String(error), this.now())
         this.options.log?.error(
-          { err: error, jobId: job.id, leadId: job.subjectId, attempt: job.attempts, outcome },
+          { err: error, jobId: job.id, leadId: job.subjectId, attempt: job.attempts },
           'lead job failed',
         )
       }
@@ -104,38 +102,77 @@ export class LeadWorker {
   }
 }
 
+/** How long a lead waits before looking again for the older lead of its person to be applied. */
+const DEFER_MS = 50
+
 /**
- * The v1 fast path (api.md §2.1): process a just-stored lead in the request's own process, through
- * the same job and the same code as the worker. If a worker already holds the job, wait for its
- * result instead. Resolves with the lead's outcome, or null if it is still queued at the deadline.
+ * Runs one claimed job: applies its lead, or puts the job back for a moment when an older lead of
+ * the same person must go first, or records the failure (retry with backoff, or dead) and throws.
+ */
+async function runJob(
+  db: Db,
+  job: Job,
+  now: () => number,
+  onProcessed?: (result: AppliedResult) => void,
+): Promise<ProcessResult> {
+  let result: ProcessResult
+  try {
+    result = await processLead(db, job.subjectId, now)
+  } catch (error) {
+    await failJob(db, job, (error as Error).stack ?? String(error), now())
+    throw error
+  }
+  if (result.status === 'deferred') await deferJob(db, job, now() + DEFER_MS)
+  else onProcessed?.(result)
+  return result
+}
+
+/**
+ * Applies the older lead a v1 request waits for, when no worker holds it: a v1 answer never waits
+ * on an idle queue (an API process with no worker beside it, a worker busy elsewhere). Its own
+ * older leads are helped the same way, one step per turn of the caller's loop.
+ */
+async function helpWith(
+  db: Db,
+  leadId: string,
+  now: () => number,
+  onProcessed?: (result: AppliedResult) => void,
+): Promise<void> {
+  const job = await claimJobOf(db, leadId, `v1:${process.pid}`, now(), DEFAULT_LEASE_MS)
+  if (!job) return
+  const result = await runJob(db, job, now, onProcessed).catch(() => undefined)
+  if (result?.status === 'deferred') await helpWith(db, result.waitingFor, now, onProcessed)
+}
+
+/**
+ * The v1 fast path (api.md §2.1): apply a just-stored lead in the request's own process, through
+ * the same job and the same code as the worker; when a worker holds the job, or an older lead of
+ * the same person must go first, wait for the outcome. Resolves with it, or null if the lead is
+ * still queued at the deadline.
  */
 export async function processLeadNow(
   db: Db,
   leadId: string,
   now: () => number,
-  onProcessed?: (result: ProcessResult) => void,
+  onProcessed?: (result: AppliedResult) => void,
   timeoutMs = 10_000,
-): Promise<ProcessResult | null> {
-  const job = await claimJobOf(db, leadId, `v1:${process.pid}`, now(), DEFAULT_LEASE_MS)
-  if (job) {
-    try {
-      const result = await processLead(db, leadId, now)
-      onProcessed?.(result)
-      return result
-    } catch (error) {
-      await failJob(db, job, (error as Error).stack ?? String(error), now())
-      throw error
-    }
-  }
+): Promise<AppliedResult | null> {
   const deadline = Date.now() + timeoutMs
-  for (let wait = 5; Date.now() < deadline; wait = Math.min(wait * 2, 100)) {
-    const lead = await findLead(db, leadId)
-    if (!lead) return { status: 'missing', leadId }
-    if (lead.status === 'processed')
-      return { status: 'processed', leadId, prospectId: lead.prospectId as string, merged: lead.merged }
-    if (lead.status === 'rejected')
-      return { status: 'rejected', leadId, error: lead.error as { code: string; message: string } }
+  for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
+    const job = await claimJobOf(db, leadId, `v1:${process.pid}`, now(), DEFAULT_LEASE_MS)
+    if (job) {
+      const result = await runJob(db, job, now, onProcessed)
+      if (result.status !== 'deferred') return result
+      await helpWith(db, result.waitingFor, now, onProcessed)
+    } else {
+      const lead = await findLead(db, leadId)
+      if (!lead) return { status: 'missing', leadId }
+      if (lead.status === 'processed')
+        return { status: 'processed', leadId, prospectId: lead.prospectId as string, merged: lead.merged }
+      if (lead.status === 'rejected')
+        return { status: 'rejected', leadId, error: lead.error as { code: string; message: string } }
+    }
+    if (Date.now() >= deadline) return null
     await new Promise((resolve) => setTimeout(resolve, wait))
   }
-  return null
 }

@@ -72,6 +72,7 @@ export function checkLead(
       requestHash: createHash('sha256')
         .update(`${ctx.industry}\n${JSON.stringify(input)}`)
         .digest('hex'),
+      matchKeys: [...contacts.phones, ...contacts.emails].flatMap((c) => (c.key ? [c.key] : [])),
     },
   }
 }

@@ -18,7 +18,7 @@ import type { Db, Tx as Transaction } from '../store/database.js'
 import { appendEvents, type NewEvent } from '../store/events.js'
 import { findGroup } from '../store/groups.js'
 import { type Interaction, insertInteractions, moveInteractions } from '../store/interactions.js'
-import { type Lead, lockLead, markLead } from '../store/leads.js'
+import { findOlderQueuedLead, forgetLeadKeys, type Lead, lockLead, markLead } from '../store/leads.js'
 import { insertMerge } from '../store/merges.js'
 import {
   findKeyHolders,
@@ -36,6 +36,11 @@ export type ProcessResult =
   | { status: 'processed'; leadId: string; prospectId: string; merged: boolean }
   | { status: 'rejected'; leadId: string; error: { code: string; message: string } }
   | { status: 'missing'; leadId: string }
+  /** An older lead of the same person is not applied yet; nothing changed, try again shortly. */
+  | { status: 'deferred'; leadId: string; waitingFor: string }
+
+/** The outcome of a lead that was applied (or found already applied), as callers report it. */
+export type AppliedResult = Exclude<ProcessResult, { status: 'deferred' }>
 
 /** A concurrent worker changed the prospects this lead touches; the transaction starts over. */
 class RaceLost extends Error {}
@@ -70,7 +75,13 @@ type Change = { events: NewEvent[]; interactions: Interaction[] }
 async function applyLead(tx: Transaction, leadId: string, at: number): Promise<ProcessResult> {
   const postgres = engineOf(tx) === 'postgres'
   const lead = await lockLead(tx, leadId, postgres)
+  if (lead?.status === 'queued') {
+    const older = await findOlderQueuedLead(tx, lead)
+    if (older) return { status: 'deferred', leadId, waitingFor: older }
+  }
+  // From here the lead is applied (or was already): its job and its queued keys are done with.
   await completeJobsOf(tx, leadId)
+  await forgetLeadKeys(tx, leadId)
   if (!lead) return { status: 'missing', leadId }
   if (lead.status === 'processed')
     return { status: 'processed', leadId, prospectId: lead.prospectId as string, merged: lead.merged }

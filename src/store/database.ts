@@ -119,6 +119,15 @@ export interface LeadsTable {
   body: string
   providerRef: string | null
   requestHash: string
+  /** JSON list of the lead's match keys, computed at accept. */
+  matchKeys: Generated<string>
+}
+
+export interface LeadKeysTable {
+  accountId: string
+  keyValue: string
+  leadId: string
+  receivedAt: number
 }
 
 export interface IdempotencyKeysTable {
@@ -232,6 +241,7 @@ export interface Database {
   installation: InstallationTable
   leads: LeadsTable
   idempotencyKeys: IdempotencyKeysTable
+  leadKeys: LeadKeysTable
   jobs: JobsTable
   prospects: ProspectsTable
   prospectKeys: ProspectKeysTable

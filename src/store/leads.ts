@@ -2,10 +2,11 @@ import type { Selectable } from 'kysely'
 import type { StoredLead } from '../domain/lead.js'
 import type { Executor, LeadsTable } from './database.js'
 
-export type Lead = Omit<Selectable<LeadsTable>, 'body' | 'error' | 'merged'> & {
+export type Lead = Omit<Selectable<LeadsTable>, 'body' | 'error' | 'merged' | 'matchKeys'> & {
   body: StoredLead
   error: { code: string; message: string } | null
   merged: boolean
+  matchKeys: string[]
 }
 
 function fromRow(row: Selectable<LeadsTable>): Lead {
@@ -14,21 +15,68 @@ function fromRow(row: Selectable<LeadsTable>): Lead {
     body: JSON.parse(row.body),
     error: row.error === null ? null : JSON.parse(row.error),
     merged: row.merged === 1,
+    matchKeys: JSON.parse(row.matchKeys),
   }
 }
 
-export function toLeadRow(lead: Lead) {
+function toLeadRow(lead: Lead) {
   return {
     ...lead,
     body: JSON.stringify(lead.body),
     error: lead.error === null ? null : JSON.stringify(lead.error),
     merged: lead.merged ? 1 : 0,
+    matchKeys: JSON.stringify(lead.matchKeys),
   }
 }
 
+/** Inserts leads and indexes their match keys while they are queued. */
 export async function insertLeads(db: Executor, leads: Lead[]): Promise<void> {
   if (leads.length === 0) return
   await db.insertInto('leads').values(leads.map(toLeadRow)).execute()
+  const keys = leads.flatMap((lead) =>
+    [...new Set(lead.matchKeys)].map((keyValue) => ({
+      accountId: lead.accountId,
+      keyValue,
+      leadId: lead.id,
+      receivedAt: lead.receivedAt,
+    })),
+  )
+  if (keys.length > 0) await db.insertInto('leadKeys').values(keys).execute()
+}
+
+/**
+ * An older lead of the same account that shares a match key with `lead` and is still waiting
+ * to be applied (its job alive, not parked as dead): `lead` must wait for it, so one person's
+ * leads apply in the order received (receipt time, then id).
+ */
+export async function findOlderQueuedLead(db: Executor, lead: Lead): Promise<string | undefined> {
+  if (lead.matchKeys.length === 0) return undefined
+  const row = await db
+    .selectFrom('leadKeys')
+    .select('leadKeys.leadId')
+    .where('leadKeys.accountId', '=', lead.accountId)
+    .where('leadKeys.keyValue', 'in', lead.matchKeys)
+    .where((eb) =>
+      eb.or([
+        eb('leadKeys.receivedAt', '<', lead.receivedAt),
+        eb.and([eb('leadKeys.receivedAt', '=', lead.receivedAt), eb('leadKeys.leadId', '<', lead.id)]),
+      ]),
+    )
+    .where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('jobs')
+          .select('jobs.id')
+          .whereRef('jobs.subjectId', '=', 'leadKeys.leadId')
+          .where('jobs.deadAt', 'is', null),
+      ),
+    )
+    .limit(1)
+    .executeTakeFirst()
+  return row?.leadId
+}
+
+export async function forgetLeadKeys(db: Executor, leadId: string): Promise<void> {
+  await db.deleteFrom('leadKeys').where('leadId', '=', leadId).execute()
 }
 
 export async function findLead(db: Executor, id: string, accountId?: string): Promise<Lead | undefined> {

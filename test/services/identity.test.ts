@@ -5,6 +5,8 @@ import { ALL_SCOPES } from '../../src/domain/scopes.js'
 import type { LeadInput } from '../../src/http/schemas/lead.js'
 import { createIntegration } from '../../src/services/access.js'
 import { createGroup, createUser } from '../../src/services/directory.js'
+import { checkLead, storeLeads } from '../../src/services/intake.js'
+import { processLead } from '../../src/services/processing.js'
 import { blockValue } from '../../src/store/accounts.js'
 import { findGroup, type Group } from '../../src/store/groups.js'
 import type { Integration } from '../../src/store/integrations.js'
@@ -154,6 +156,37 @@ describe(`identity: merge rules (${ENGINE})`, () => {
     const back = await lead({ emails: ['volta@loja.com.br'] })
     assert.notEqual(back.prospectId, old.prospectId)
     assert.equal((await prospect(back.prospectId)).previousProspectId, old.prospectId)
+  })
+
+  test('leads of one person apply in the order received: a newer lead waits for an older one', async () => {
+    const at = (clock += 1000)
+    const stored = []
+    for (const firstName of ['Primeiro', 'Segundo']) {
+      const checked = checkLead(
+        { utmSource: 'test', firstName, emails: ['ordem@loja.com.br'] },
+        { integration: bIntegration, group: bGroup, industry: 'retail', blocked: new Set(), at },
+      )
+      assert.ok(checked.ok)
+      stored.push(checked.lead)
+    }
+    assert.ok((await storeLeads(t.db, stored, { at })).ok)
+    const [older, newer] = stored.map((l) => l.id) as [string, string]
+    const early = await processLead(t.db, newer, () => at)
+    assert.deepEqual(early, { status: 'deferred', leadId: newer, waitingFor: older })
+    assert.equal(
+      (await t.db.selectFrom('leads').select('status').where('id', '=', newer).executeTakeFirstOrThrow())
+        .status,
+      'queued',
+    )
+    const first = await processLead(t.db, older, () => at)
+    const second = await processLead(t.db, newer, () => at)
+    assert.ok(first.status === 'processed' && second.status === 'processed')
+    assert.equal(second.prospectId, first.prospectId)
+    assert.equal(
+      (await prospect(first.prospectId)).firstName,
+      'Primeiro',
+      'the older lead filled the name first',
+    )
   })
 
   test('each change writes its events in the same transaction: one leads.processed per lead', async () => {

@@ -22,6 +22,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     // JSON [provider, providerLeadId]: one column so a plain unique index de-duplicates on both engines.
     .addColumn('provider_ref', 'text')
     .addColumn('request_hash', 'text', (c) => c.notNull())
+    .addColumn('match_keys', 'text', (c) => c.notNull().defaultTo('[]'))
     .execute()
   await db.schema
     .createIndex('leads_provider_ref')
@@ -30,6 +31,22 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .columns(['integration_id', 'provider_ref'])
     .execute()
   await db.schema.createIndex('leads_prospect').on('leads').columns(['prospect_id', 'id']).execute()
+
+  // Match keys of leads still queued, so a worker can see that an older lead of the same person
+  // is not applied yet and wait for it (identity.md §6). Rows leave when their lead is applied.
+  await db.schema
+    .createTable('lead_keys')
+    .addColumn('account_id', 'text', (c) => c.notNull())
+    .addColumn('key_value', 'text', (c) => c.notNull())
+    .addColumn('lead_id', 'text', (c) => c.notNull())
+    .addColumn('received_at', 'bigint', (c) => c.notNull())
+    .addPrimaryKeyConstraint('lead_keys_pk', ['lead_id', 'key_value'])
+    .execute()
+  await db.schema
+    .createIndex('lead_keys_value')
+    .on('lead_keys')
+    .columns(['account_id', 'key_value', 'received_at'])
+    .execute()
 
   await db.schema
     .createTable('idempotency_keys')
