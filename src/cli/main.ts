@@ -2,6 +2,7 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util'
 import { ConfigError } from '../config.js'
 import { accountsCreate, groupsCreate, usersCreate } from './commands/directory.js'
+import { importLeads } from './commands/import.js'
 import { keysCreate, keysList, keysRevoke, keysRotate } from './commands/keys.js'
 import { api, doctor, migrate, serve, worker } from './commands/operations.js'
 import { type CliContext, CliError, openContext } from './context.js'
@@ -30,6 +31,7 @@ const COMMANDS: Record<string, Command> = {
   'keys list': keysList,
   'keys revoke': keysRevoke,
   'keys rotate': keysRotate,
+  import: importLeads,
 }
 
 function help(): string {
