@@ -2,13 +2,13 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import { queueStats } from '../../jobs/queue.js'
-import type { ProcessResult } from '../../services/processing.js'
+import type { AppliedResult } from '../../services/processing.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     metrics: Registry
     /** Lead counters the routes and the in-process worker report to. */
-    leadMetrics: { accepted: Counter<'industry'>; processed: (result: ProcessResult) => void }
+    leadMetrics: { accepted: Counter<'industry'>; processed: (result: AppliedResult) => void }
   }
 }
 
@@ -67,7 +67,7 @@ async function metricsPlugin(app: FastifyInstance) {
   app.decorate('metrics', registry)
   app.decorate('leadMetrics', {
     accepted,
-    processed: (result: ProcessResult) =>
+    processed: (result: AppliedResult) =>
       processed.inc({
         status: result.status,
         merged: String(result.status === 'processed' && result.merged),
