@@ -230,7 +230,7 @@ async function createProspect(
   change.events.push(prospectEvent(prospect, 'created'))
   if (routing.agentId) {
     const output = { transferedToAgentId: routing.agentId, transferedToGroupId: group.id }
-    change.interactions.push(newInteraction(prospect, lead.id, { via: 'other', output }, routing.agentId, at))
+    change.interactions.push(newInteraction(prospect, lead.id, { via: 'other', output }, null, at))
     change.events.push(prospectEvent(prospect, 'assigned', { agentId: routing.agentId, rule: routing.rule }))
   }
   return prospect

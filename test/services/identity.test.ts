@@ -41,9 +41,13 @@ describe(`identity: merge rules (${ENGINE})`, () => {
   after(() => t.close())
 
   let clock = Date.parse('2026-11-20T12:00:00Z')
+  const tick = () => {
+    clock += 1000
+    return clock
+  }
   /** Leads of account B (BR), one second apart so "oldest" is unambiguous. */
   const lead = (input: Omit<LeadInput, 'utmSource'>) =>
-    ingest(t.db, bIntegration, bGroup, { utmSource: 'test', ...input }, (clock += 1000))
+    ingest(t.db, bIntegration, bGroup, { utmSource: 'test', ...input }, tick())
   const prospect = async (id: string) =>
     (await findProspect(t.db, s.b.account.id, id)) ?? assert.fail(`prospect ${id}`)
 
@@ -159,7 +163,7 @@ describe(`identity: merge rules (${ENGINE})`, () => {
   })
 
   test('leads of one person apply in the order received: a newer lead waits for an older one', async () => {
-    const at = (clock += 1000)
+    const at = tick()
     const stored = []
     for (const firstName of ['Primeiro', 'Segundo']) {
       const checked = checkLead(
