@@ -55,12 +55,15 @@ export async function claimJobs(
     .orderBy('id')
     .limit(limit)
   const ids = engineOf(db) === 'postgres' ? runnable.forUpdate().skipLocked() : runnable
-  return db
+  const claimed = await db
     .updateTable('jobs')
     .set((eb) => ({ lockedBy: worker, lockedUntil: now + leaseMs, attempts: eb('attempts', '+', 1) }))
     .where('id', 'in', ids)
     .returningAll()
     .execute()
+  // UPDATE … RETURNING does not keep the subquery's order (PostgreSQL returns rows as it meets
+  // them), and a batch must run oldest first so one person's leads keep their order.
+  return claimed.sort((a, b) => a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
 }
 
 /** Claims the job of one subject (the v1 fast path) if no live worker holds it. */
