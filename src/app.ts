@@ -11,6 +11,7 @@ import agentRoutes from './http/routes/agents/index.js'
 import groupRoutes from './http/routes/groups/index.js'
 import healthRoutes from './http/routes/health.js'
 import integrationRoutes from './http/routes/integration/index.js'
+import interactionRoutes from './http/routes/interactions/index.js'
 import industryRoutes from './http/routes/leads/industries.js'
 import leadV1Routes from './http/routes/leads/v1.js'
 import leadV2Routes from './http/routes/leads/v2.js'
@@ -136,6 +137,7 @@ export async function buildApp(options: AppOptions) {
       await api.register(groupRoutes, { prefix })
       await api.register(leadV1Routes, { prefix })
       await api.register(prospectRoutes, { prefix })
+      await api.register(interactionRoutes, { prefix })
     }
     for (const prefix of V2_PREFIXES) await api.register(leadV2Routes, { prefix })
   })

@@ -71,12 +71,19 @@ export async function seed(db: Db, secretKey: Buffer) {
   const revoked = await key(a.account.id, a.group.id, 'Old site', ALL_SCOPES)
   must(await revokeIntegration(db, revoked.integration.id, 'test'))
 
-  const lead = await ingest(db, all.integration, norte, {
+  const ingested = await ingest(db, all.integration, norte, {
     utmSource: 'seed',
     firstName: 'Juan',
     lastName: 'Pérez',
     phones: ['011 15-4552-0371'],
+    history: [{ type: 'note', content: 'Llamar después de las 18' }],
   })
+  const note = await db
+    .selectFrom('interactions')
+    .select('id')
+    .where('leadId', '=', ingested.id)
+    .executeTakeFirstOrThrow()
+  const lead = { ...ingested, interactionId: note.id }
 
   const b = must(await createAccount(db, { name: 'Loja Azul', countryCode: 'BR' }))
   const bAgent = await user(b.account.id, 'rita@lojaazul.com.br', [b.group.id], { working: true })

@@ -1,3 +1,5 @@
+import { foldName } from './names.js'
+
 /**
  * Routing a new prospect (identity.md §5), pure: given the group's agents and who is working,
  * decide the agent and the status. The caller supplies the round-robin turn and the loads.
@@ -29,16 +31,6 @@ export type RoutingDecision = {
   status: 'new' | 'unclaimed'
   rule: 'hint' | 'roundRobin' | 'leastLoaded' | null
   absenceMessage: string | null
-}
-
-/** Case-, accent- and spacing-insensitive form of a name or email, for matching agent hints. */
-export function foldName(text: string): string {
-  return text
-    .normalize('NFD')
-    .replace(/\p{Diacritic}/gu, '')
-    .toLowerCase()
-    .trim()
-    .replace(/\s+/g, ' ')
 }
 
 export function matchAgentHint(hint: string, agents: Candidate[]): Candidate | undefined {

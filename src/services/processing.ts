@@ -4,7 +4,6 @@ import { assessContacts, type StoredLead } from '../domain/lead.js'
 import {
   type Contact,
   chooseSurvivor,
-  fillEmpty,
   MAX_EMAILS,
   MAX_PHONES,
   type MatchKey,
@@ -15,21 +14,27 @@ import { completeJobsOf } from '../jobs/queue.js'
 import { findBlockedValues } from '../store/accounts.js'
 import { engineOf } from '../store/connect.js'
 import type { Db, Tx as Transaction } from '../store/database.js'
-import { appendEvents, type NewEvent } from '../store/events.js'
+import { appendEvents } from '../store/events.js'
 import { findGroup } from '../store/groups.js'
-import { type Interaction, insertInteractions, moveInteractions } from '../store/interactions.js'
+import { insertInteractions } from '../store/interactions.js'
 import { findOlderQueuedLead, forgetLeadKeys, type Lead, lockLead, markLead } from '../store/leads.js'
 import { insertMerge } from '../store/merges.js'
 import {
-  findKeyHolders,
   findPreviousHolder,
   insertProspect,
   linkKeys,
-  lockProspects,
-  moveKeys,
   type Prospect,
   saveProspect,
 } from '../store/prospects.js'
+import {
+  absorb,
+  attach,
+  type Change,
+  lockKeyHolders,
+  newInteraction,
+  prospectEvent,
+  withRaceRetry,
+} from './merging.js'
 import { decideRouting } from './routing.js'
 
 export type ProcessResult =
@@ -42,15 +47,6 @@ export type ProcessResult =
 /** The outcome of a lead that was applied (or found already applied), as callers report it. */
 export type AppliedResult = Exclude<ProcessResult, { status: 'deferred' }>
 
-/** A concurrent worker changed the prospects this lead touches; the transaction starts over. */
-class RaceLost extends Error {}
-
-const RACE_CODES = new Set(['23505', '40P01', '40001']) // unique violation, deadlock, serialization failure
-
-function isRace(error: unknown): boolean {
-  return error instanceof RaceLost || RACE_CODES.has((error as { code?: string }).code ?? '')
-}
-
 /**
  * Applies one lead (identity.md §4–§6) in one transaction: match, merge, route, record
  * interactions and events, mark the lead and remove its job. Idempotent on the lead id: a lead
@@ -60,17 +56,8 @@ function isRace(error: unknown): boolean {
  * the winner's prospect.
  */
 export async function processLead(db: Db, leadId: string, now: () => number): Promise<ProcessResult> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await db.transaction().execute((tx) => applyLead(tx, leadId, now()))
-    } catch (error) {
-      if (attempt < 10 && isRace(error)) continue
-      throw error
-    }
-  }
+  return withRaceRetry(db, (tx) => applyLead(tx, leadId, now()))
 }
-
-type Change = { events: NewEvent[]; interactions: Interaction[] }
 
 async function applyLead(tx: Transaction, leadId: string, at: number): Promise<ProcessResult> {
   const postgres = engineOf(tx) === 'postgres'
@@ -101,16 +88,7 @@ async function applyLead(tx: Transaction, leadId: string, at: number): Promise<P
     ...emails.map((e) => ({ type: 'email' as const, value: e.key })),
   ]
 
-  const holders = await findKeyHolders(tx, lead.accountId, keys)
-  const holderIds = [...new Set(holders.map((h) => h.prospectId))].sort()
-  const candidates = await lockProspects(tx, lead.accountId, holderIds)
-  if (postgres) {
-    // Between the key lookup and the row locks another worker may have merged or re-keyed these prospects.
-    const again = [
-      ...new Set((await findKeyHolders(tx, lead.accountId, keys)).map((h) => h.prospectId)),
-    ].sort()
-    if (again.join() !== candidates.map((c) => c.id).join()) throw new RaceLost()
-  }
+  const { holders, candidates } = await lockKeyHolders(tx, lead.accountId, keys)
 
   const change: Change = { events: [], interactions: [] }
   const fromLead = fieldsOf(lead.body)
@@ -218,6 +196,7 @@ async function createProspect(
     userMade: false,
     previousProspectId: await findPreviousHolder(tx, lead.accountId, keys),
     mergedInto: null,
+    deletedAt: null,
     sequence: 0,
     createdAt: at,
     updatedAt: at,
@@ -234,55 +213,6 @@ async function createProspect(
     change.events.push(prospectEvent(prospect, 'assigned', { agentId: routing.agentId, rule: routing.rule }))
   }
   return prospect
-}
-
-/**
- * Folds `loser` into `survivor` (identity.md §4.3–4.6): unions of contacts under the cap (keys
- * past it are unlinked), empty fields filled, the agent kept unless the survivor has none, leads
- * and interactions moved, the loser left as a tombstone. Returns the contacts the cap dropped.
- */
-async function absorb(tx: Transaction, survivor: Prospect, loser: Prospect, change: Change, at: number) {
-  const phones = unionContacts(survivor.phones, loser.phones, MAX_PHONES)
-  const emails = unionContacts(survivor.emails, loser.emails, MAX_EMAILS)
-  const dropped = [...phones.skipped, ...emails.skipped]
-  await moveKeys(
-    tx,
-    loser.id,
-    survivor.id,
-    dropped.map((c) => c.key),
-  )
-  await tx.updateTable('leads').set({ prospectId: survivor.id }).where('prospectId', '=', loser.id).execute()
-  await moveInteractions(tx, loser.id, survivor.id)
-  Object.assign(survivor, fillEmpty(survivor, loser), { phones: phones.contacts, emails: emails.contacts })
-  if (!survivor.agentId && loser.agentId)
-    Object.assign(survivor, { agentId: loser.agentId, assignedAt: loser.assignedAt, status: loser.status })
-  Object.assign(loser, { mergedInto: survivor.id, updatedAt: at })
-  change.events.push(prospectEvent(loser, 'deleted', { mergedInto: survivor.id }))
-  await saveProspect(tx, loser)
-  return [
-    ...phones.skipped.map((c) => ({ ...c, type: 'phone' })),
-    ...emails.skipped.map((c) => ({ ...c, type: 'email' })),
-  ]
-}
-
-/** Adds a lead's fields and contacts to an existing prospect; returns the contacts the cap dropped. */
-async function attach(
-  tx: Transaction,
-  prospect: Prospect,
-  fields: ProspectFields,
-  contacts: { phones: Contact[]; emails: Contact[] },
-) {
-  const phones = unionContacts(prospect.phones, contacts.phones, MAX_PHONES)
-  const emails = unionContacts(prospect.emails, contacts.emails, MAX_EMAILS)
-  Object.assign(prospect, fillEmpty(prospect, fields), { phones: phones.contacts, emails: emails.contacts })
-  await linkKeys(tx, prospect.accountId, prospect.id, [
-    ...phones.linked.map((c) => ({ type: 'phone' as const, key: c.key })),
-    ...emails.linked.map((c) => ({ type: 'email' as const, key: c.key })),
-  ])
-  return [
-    ...phones.skipped.map((c) => ({ ...c, type: 'phone' })),
-    ...emails.skipped.map((c) => ({ ...c, type: 'email' })),
-  ]
 }
 
 async function reject(tx: Transaction, lead: Lead, message: string, at: number): Promise<ProcessResult> {
@@ -305,50 +235,4 @@ async function reject(tx: Transaction, lead: Lead, message: string, at: number):
     at,
   )
   return { status: 'rejected', leadId: lead.id, error }
-}
-
-function newInteraction(
-  prospect: Prospect,
-  leadId: string,
-  what: { via: string; output: Record<string, unknown> },
-  agentId: string | null,
-  at: number,
-): Interaction {
-  return {
-    id: newId(at),
-    accountId: prospect.accountId,
-    prospectId: prospect.id,
-    leadId,
-    agentId,
-    via: what.via,
-    status: 'created',
-    output: what.output,
-    proactive: false,
-    createdAt: at,
-  }
-}
-
-/** A `prospects` event with a compact snapshot; bumps the prospect's sequence so receivers can order events. */
-function prospectEvent(prospect: Prospect, type: string, extra: Record<string, unknown> = {}): NewEvent {
-  prospect.sequence += 1
-  const snapshot = {
-    id: prospect.id,
-    groupId: prospect.groupId,
-    status: prospect.status,
-    firstName: prospect.firstName,
-    lastName: prospect.lastName,
-    phones: prospect.phones.map((p) => p.value),
-    emails: prospect.emails.map((e) => e.value),
-    agentId: prospect.agentId,
-    category: prospect.category,
-  }
-  return {
-    accountId: prospect.accountId,
-    groupId: prospect.groupId,
-    topic: 'prospects',
-    type,
-    subjectId: prospect.id,
-    sequence: prospect.sequence,
-    payload: { prospect: snapshot, ...extra },
-  }
 }

@@ -5,70 +5,93 @@ import { iso } from '../http/schemas/common.js'
 import type { InteractionView, ProspectView } from '../http/schemas/prospect.js'
 import { findAccount } from '../store/accounts.js'
 import type { Executor } from '../store/database.js'
-import { findGroup } from '../store/groups.js'
-import { findIntegration } from '../store/integrations.js'
 import type { Interaction } from '../store/interactions.js'
-import { findLeadsOfProspect, type Lead } from '../store/leads.js'
+import { findLeadsOfProspects, type Lead } from '../store/leads.js'
 import type { Prospect } from '../store/prospects.js'
-import { findUser } from '../store/users.js'
+import { userFromRow } from '../store/users.js'
 
 /**
- * A prospect as the API shows it (api.md §3.3), with its leads as LeadData. `leads` narrows the
- * list (a lead POST that merged answers with only the lead just sent).
+ * Prospects as the API shows them (api.md §3.3), with their leads as LeadData. Everything a page
+ * needs is loaded in one query per table (groups, agents, leads, integrations), never per item.
+ * `leads` narrows one prospect's list (a lead POST that merged answers with only that lead).
  */
+export async function viewProspects(
+  db: Executor,
+  prospects: Prospect[],
+  options: { additionalData: boolean; leads?: Lead[]; merged?: boolean },
+): Promise<ProspectView[]> {
+  const first = prospects[0]
+  if (!first) return []
+  const ids = prospects.map((p) => p.id)
+  const groupIds = [...new Set(prospects.flatMap((p) => [p.groupId, p.initialGroupId]))]
+  const agentIds = [...new Set(prospects.flatMap((p) => (p.agentId ? [p.agentId] : [])))]
+  const [account, groups, agents, leads] = await Promise.all([
+    findAccount(db, first.accountId),
+    db.selectFrom('groups').select(['id', 'name']).where('id', 'in', groupIds).execute(),
+    agentIds.length ? db.selectFrom('users').selectAll().where('id', 'in', agentIds).execute() : [],
+    options.leads ?? findLeadsOfProspects(db, ids),
+  ])
+  const groupName = new Map(groups.map((g) => [g.id, g.name]))
+  const agentOf = new Map(agents.map((a) => [a.id, toAgent(userFromRow(a))]))
+  const leadViews = await viewLeads(db, leads)
+  const leadsOf = new Map<string, typeof leadViews>()
+  leads.forEach((lead, i) => {
+    const key = options.leads ? first.id : (lead.prospectId as string)
+    leadsOf.set(key, [...(leadsOf.get(key) ?? []), leadViews[i] as (typeof leadViews)[number]])
+  })
+  return prospects.map((prospect) => {
+    const details = prospect.details as { nin?: ProspectView['nin'] }
+    const agent = prospect.agentId ? agentOf.get(prospect.agentId) : undefined
+    return {
+      id: prospect.id,
+      created: iso(prospect.createdAt),
+      account: account?.name ?? '',
+      accountId: prospect.accountId,
+      group: groupName.get(prospect.groupId) ?? '',
+      groupId: prospect.groupId,
+      initialGroup: groupName.get(prospect.initialGroupId) ?? '',
+      initialGroupId: prospect.initialGroupId,
+      firstName: prospect.firstName,
+      ...(prospect.lastName ? { lastName: prospect.lastName } : {}),
+      status: prospect.status,
+      category: prospect.category,
+      ...(prospect.label ? { label: prospect.label } : {}),
+      ...(details.nin ? { nin: details.nin } : {}),
+      phones: prospect.phones.map((p) => p.value),
+      emails: prospect.emails.map((e) => e.value),
+      contactMediums: [
+        ...prospect.phones.map((p) => ({ id: p.key, type: 'phone', mediumId: p.value })),
+        ...prospect.emails.map((e) => ({ id: e.key, type: 'email', mediumId: e.value })),
+      ],
+      ...(options.additionalData ? { additionalData: prospect.additionalData } : {}),
+      ...(options.merged !== undefined ? { merged: options.merged } : {}),
+      leads: leadsOf.get(prospect.id) ?? [],
+      ...(agent ? { agent } : {}),
+      ...(prospect.assignedAt ? { assigned: iso(prospect.assignedAt) } : {}),
+      transferredAt: iso(prospect.transferredAt),
+      ...(prospect.absenceMessage ? { absenceMessage: prospect.absenceMessage } : {}),
+      ...(prospect.archivingReason ? { archivingReason: prospect.archivingReason } : {}),
+      userMade: prospect.userMade,
+      ...(prospect.previousProspectId ? { previousProspectId: prospect.previousProspectId } : {}),
+    }
+  })
+}
+
 export async function viewProspect(
   db: Executor,
   prospect: Prospect,
   options: { additionalData: boolean; leads?: Lead[]; merged?: boolean },
 ): Promise<ProspectView> {
-  const [account, group, initialGroup, agent, leads] = await Promise.all([
-    findAccount(db, prospect.accountId),
-    findGroup(db, prospect.accountId, prospect.groupId),
-    findGroup(db, prospect.accountId, prospect.initialGroupId),
-    prospect.agentId ? findUser(db, prospect.accountId, prospect.agentId) : undefined,
-    options.leads ?? findLeadsOfProspect(db, prospect.id),
-  ])
-  const details = prospect.details as { nin?: ProspectView['nin'] }
-  return {
-    id: prospect.id,
-    created: iso(prospect.createdAt),
-    account: account?.name ?? '',
-    accountId: prospect.accountId,
-    group: group?.name ?? '',
-    groupId: prospect.groupId,
-    initialGroup: initialGroup?.name ?? '',
-    initialGroupId: prospect.initialGroupId,
-    firstName: prospect.firstName,
-    ...(prospect.lastName ? { lastName: prospect.lastName } : {}),
-    status: prospect.status,
-    category: prospect.category,
-    ...(prospect.label ? { label: prospect.label } : {}),
-    ...(details.nin ? { nin: details.nin } : {}),
-    phones: prospect.phones.map((p) => p.value),
-    emails: prospect.emails.map((e) => e.value),
-    contactMediums: [
-      ...prospect.phones.map((p) => ({ id: p.key, type: 'phone', mediumId: p.value })),
-      ...prospect.emails.map((e) => ({ id: e.key, type: 'email', mediumId: e.value })),
-    ],
-    ...(options.additionalData ? { additionalData: prospect.additionalData } : {}),
-    ...(options.merged !== undefined ? { merged: options.merged } : {}),
-    leads: await viewLeads(db, leads),
-    ...(agent ? { agent: toAgent(agent) } : {}),
-    ...(prospect.assignedAt ? { assigned: iso(prospect.assignedAt) } : {}),
-    transferredAt: iso(prospect.transferredAt),
-    ...(prospect.absenceMessage ? { absenceMessage: prospect.absenceMessage } : {}),
-    ...(prospect.archivingReason ? { archivingReason: prospect.archivingReason } : {}),
-    userMade: prospect.userMade,
-    ...(prospect.previousProspectId ? { previousProspectId: prospect.previousProspectId } : {}),
-  }
+  const [view] = await viewProspects(db, [prospect], options)
+  return view as ProspectView
 }
 
 async function viewLeads(db: Executor, leads: Lead[]) {
-  const providerKeys = new Map<string, string>()
-  for (const id of new Set(leads.map((l) => l.integrationId))) {
-    const integration = await findIntegration(db, id)
-    providerKeys.set(id, integration ? providerKeyOf(integration.scopes) : '')
-  }
+  const integrationIds = [...new Set(leads.map((l) => l.integrationId))]
+  const integrations = integrationIds.length
+    ? await db.selectFrom('integrations').select(['id', 'scopes']).where('id', 'in', integrationIds).execute()
+    : []
+  const providerKeys = new Map(integrations.map((i) => [i.id, providerKeyOf(JSON.parse(i.scopes))]))
   return leads.map((lead) => {
     const { utmMedium, utmCampaign } = lead.body
     return {
@@ -83,6 +106,22 @@ async function viewLeads(db: Executor, leads: Lead[]) {
       phones: lead.body.phones ?? [],
       emails: lead.body.emails ?? [],
     }
+  })
+}
+
+/** Interactions as the API shows them (api.md §4), with the agent who performed each; one query for the agents. */
+export async function viewInteractions(
+  db: Executor,
+  interactions: Interaction[],
+): Promise<InteractionView[]> {
+  const agentIds = [...new Set(interactions.flatMap((i) => (i.agentId ? [i.agentId] : [])))]
+  const agents = agentIds.length
+    ? await db.selectFrom('users').selectAll().where('id', 'in', agentIds).execute()
+    : []
+  const agentOf = new Map(agents.map((a) => [a.id, toAgent(userFromRow(a))]))
+  return interactions.map((interaction) => {
+    const agent = interaction.agentId ? agentOf.get(interaction.agentId) : undefined
+    return { ...viewInteraction(interaction), ...(agent ? { agent } : {}) }
   })
 }
 

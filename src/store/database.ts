@@ -178,6 +178,9 @@ export interface ProspectsTable {
   sequence: number
   createdAt: number
   updatedAt: number
+  deletedAt: Generated<number | null>
+  /** First and last name, lower case without accents, for substring search. */
+  searchName: Generated<string>
 }
 
 export interface ProspectKeysTable {

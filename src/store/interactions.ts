@@ -29,3 +29,56 @@ export async function findInteractionsOfLead(db: Executor, leadId: string): Prom
 export async function moveInteractions(db: Executor, fromId: string, toId: string): Promise<void> {
   await db.updateTable('interactions').set({ prospectId: toId }).where('prospectId', '=', fromId).execute()
 }
+
+export type InteractionFilter = {
+  accountId: string
+  rootGroupId: string
+  prospectId?: string
+  agentId?: string
+  status?: string
+  via?: string[]
+  created?: { after?: number; before?: number }
+  before?: string
+  after?: string
+  limit?: number
+  order: 'asc' | 'desc'
+}
+
+/** Interactions of prospects in the key's group subtree (api.md §4), by id order, with cursors. */
+export async function listInteractions(db: Executor, f: InteractionFilter): Promise<Interaction[]> {
+  let query = db
+    .selectFrom('interactions')
+    .innerJoin('prospects', 'prospects.id', 'interactions.prospectId')
+    .innerJoin('groupClosure', 'groupClosure.descendantId', 'prospects.groupId')
+    .selectAll('interactions')
+    .where('groupClosure.ancestorId', '=', f.rootGroupId)
+    .where('interactions.accountId', '=', f.accountId)
+    .where('prospects.deletedAt', 'is', null)
+  if (f.prospectId) query = query.where('interactions.prospectId', '=', f.prospectId)
+  if (f.agentId) query = query.where('interactions.agentId', '=', f.agentId)
+  if (f.status) query = query.where('interactions.status', '=', f.status as Interaction['status'])
+  if (f.via?.length) query = query.where('interactions.via', 'in', f.via)
+  if (f.created?.after !== undefined) query = query.where('interactions.createdAt', '>=', f.created.after)
+  if (f.created?.before !== undefined) query = query.where('interactions.createdAt', '<=', f.created.before)
+  if (f.before) query = query.where('interactions.id', '<', f.before)
+  if (f.after) query = query.where('interactions.id', '>', f.after)
+  query = query.orderBy('interactions.id', f.order)
+  if (f.limit !== undefined) query = query.limit(f.limit)
+  return (await query.execute()).map(fromRow)
+}
+
+export async function findInteraction(
+  db: Executor,
+  accountId: string,
+  prospectId: string,
+  id: string,
+): Promise<Interaction | undefined> {
+  const row = await db
+    .selectFrom('interactions')
+    .selectAll()
+    .where('accountId', '=', accountId)
+    .where('prospectId', '=', prospectId)
+    .where('id', '=', id)
+    .executeTakeFirst()
+  return row && fromRow(row)
+}

@@ -109,6 +109,18 @@ export async function findLeadsByProviderRef(
   return rows.map(fromRow)
 }
 
+/** The leads of many prospects at once, in id order. */
+export async function findLeadsOfProspects(db: Executor, prospectIds: string[]): Promise<Lead[]> {
+  if (prospectIds.length === 0) return []
+  const rows = await db
+    .selectFrom('leads')
+    .selectAll()
+    .where('prospectId', 'in', prospectIds)
+    .orderBy('id')
+    .execute()
+  return rows.map(fromRow)
+}
+
 export async function findLeadsOfProspect(db: Executor, prospectId: string): Promise<Lead[]> {
   const rows = await db
     .selectFrom('leads')

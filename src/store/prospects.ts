@@ -1,11 +1,12 @@
 import type { Selectable } from 'kysely'
 import type { Contact, KeyType, MatchKey } from '../domain/merge.js'
+import { foldName } from '../domain/names.js'
 import { engineOf } from './connect.js'
 import type { Executor, ProspectsTable } from './database.js'
 
 export type Prospect = Omit<
   Selectable<ProspectsTable>,
-  'details' | 'phones' | 'emails' | 'additionalData' | 'userMade'
+  'details' | 'phones' | 'emails' | 'additionalData' | 'userMade' | 'searchName'
 > & {
   details: Record<string, unknown>
   phones: Contact[]
@@ -14,7 +15,7 @@ export type Prospect = Omit<
   userMade: boolean
 }
 
-function fromRow(row: Selectable<ProspectsTable>): Prospect {
+export function prospectFromRow({ searchName: _derived, ...row }: Selectable<ProspectsTable>): Prospect {
   return {
     ...row,
     details: JSON.parse(row.details),
@@ -25,9 +26,11 @@ function fromRow(row: Selectable<ProspectsTable>): Prospect {
   }
 }
 
+/** The row of a prospect; `search_name` is derived here, so it always follows the names. */
 function toRow(prospect: Prospect) {
   return {
     ...prospect,
+    searchName: foldName(`${prospect.firstName} ${prospect.lastName}`),
     details: JSON.stringify(prospect.details),
     phones: JSON.stringify(prospect.phones),
     emails: JSON.stringify(prospect.emails),
@@ -56,7 +59,7 @@ export async function findProspect(
     .where('accountId', '=', accountId)
     .where('id', '=', id)
     .executeTakeFirst()
-  return row && fromRow(row)
+  return row && prospectFromRow(row)
 }
 
 /** The active keys among `keys`, with the prospect holding each (from the active-key index). */
@@ -91,7 +94,7 @@ export async function lockProspects(db: Executor, accountId: string, ids: string
     .where('mergedInto', 'is', null)
     .orderBy('id')
   if (engineOf(db) === 'postgres') query = query.forUpdate()
-  return (await query.execute()).map(fromRow)
+  return (await query.execute()).map(prospectFromRow)
 }
 
 /** The most recent archived prospect that held one of `keys`: a returning person's history. */

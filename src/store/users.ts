@@ -12,7 +12,7 @@ export type User = Omit<
   takesProspects: boolean
 }
 
-function fromRow(row: Selectable<UsersTable>): User {
+export function userFromRow(row: Selectable<UsersTable>): User {
   return {
     ...row,
     externalId: row.externalId === null ? null : JSON.parse(row.externalId),
@@ -50,7 +50,7 @@ export async function findUser(db: Executor, accountId: string, id: string): Pro
     .where('accountId', '=', accountId)
     .where('id', '=', id)
     .executeTakeFirst()
-  return row && fromRow(row)
+  return row && userFromRow(row)
 }
 
 export async function findUserByEmail(
@@ -64,7 +64,7 @@ export async function findUserByEmail(
     .where('accountId', '=', accountId)
     .where('email', '=', email.toLowerCase())
     .executeTakeFirst()
-  return row && fromRow(row)
+  return row && userFromRow(row)
 }
 
 /**
@@ -93,7 +93,7 @@ export async function findAgentsInSubtree(
   if (filter.active !== undefined) query = query.where('active', '=', filter.active ? 1 : 0)
   if (filter.working !== undefined) query = query.where('working', '=', filter.working ? 1 : 0)
   const rows = await query.orderBy('id').execute()
-  return rows.map(fromRow)
+  return rows.map(userFromRow)
 }
 
 /** Ids of the groups `userId` belongs to. */

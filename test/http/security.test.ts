@@ -6,7 +6,7 @@ import { generateApiKey } from '../../src/domain/api-key.js'
 import { ALL_INDUSTRIES } from '../../src/domain/industries.js'
 import type { Scope } from '../../src/domain/scopes.js'
 import { createTestApp, ENGINE, type TestContext } from '../helper.js'
-import { type Seed, seed } from '../seed.js'
+import { ingest, type Seed, seed } from '../seed.js'
 
 /**
  * The shared security suite (style.md habit 6: "who is kept out"): every authenticated route of
@@ -23,10 +23,12 @@ type Route = {
   /** The URL names account A's ids (path or `group` query): account B must get 404. */
   namesIds: boolean
   /** GET unless said; a POST sends `body`. */
-  method?: 'GET' | 'POST'
+  method?: 'GET' | 'POST' | 'PATCH' | 'DELETE'
   body?: (s: Seed) => object
   /** Served under /v1 and /api/v1 (default) or under /v2 and /api/v2. */
   version?: 1 | 2
+  /** For a route that uses up what it acts on (DELETE): makes a fresh URL for each successful call. */
+  prepare?: (s: Seed) => Promise<string>
 }
 
 const lead = { utmSource: 'security-suite', firstName: 'Sofía', phones: ['+54 9 11 5555-0101'] }
@@ -99,8 +101,89 @@ const ROUTES: Route[] = [
     scope: 'prospects:read',
     namesIds: true,
   },
+  { path: '/prospects', url: () => '/prospects', scope: 'prospects:read', namesIds: false },
+  {
+    path: '/prospect-by',
+    url: () => '/prospect-by?phoneNumber=%2B541145520371',
+    scope: 'prospects:read',
+    namesIds: false,
+  },
+  {
+    path: '/prospect/{prospectId}',
+    url: (s) => `/prospect/${s.a.lead.prospectId}`,
+    scope: 'prospects:write',
+    namesIds: true,
+    method: 'PATCH',
+    body: () => ({ label: 'hot' }),
+  },
+  {
+    path: '/prospect/{prospectId}',
+    url: (s) => `/prospect/${s.a.lead.prospectId}`,
+    scope: 'prospects:write',
+    namesIds: true,
+    method: 'DELETE',
+    prepare: async (s) =>
+      `/prospect/${(await ingestFor(s, `+54 9 11 6000-${String(++fresh).padStart(4, '0')}`)).prospectId}`,
+  },
+  {
+    path: '/prospect/{prospectId}/transfer',
+    url: (s) => `/prospect/${s.a.lead.prospectId}/transfer`,
+    scope: 'prospects:read',
+    namesIds: true,
+    method: 'POST',
+    body: (s) => ({ group: s.a.norte.id }),
+  },
+  {
+    path: '/prospect/{prospectId}/merges',
+    url: (s) => `/prospect/${s.a.lead.prospectId}/merges`,
+    scope: 'prospects:read',
+    namesIds: true,
+  },
+  {
+    path: '/prospects/interactions',
+    url: () => '/prospects/interactions',
+    scope: 'prospects:read',
+    namesIds: false,
+  },
+  {
+    path: '/prospect/{prospectId}/interactions',
+    url: (s) => `/prospect/${s.a.lead.prospectId}/interactions`,
+    scope: 'prospects:read',
+    namesIds: true,
+  },
+  {
+    path: '/prospect/{prospectId}/interactions',
+    url: (s) => `/prospect/${s.a.lead.prospectId}/interactions`,
+    scope: 'prospects:write',
+    namesIds: true,
+    method: 'POST',
+    body: () => ({ type: 'note', content: 'security suite' }),
+  },
+  {
+    path: '/prospect/{prospectId}/interaction/{interactionId}',
+    url: (s) => `/prospect/${s.a.lead.prospectId}/interaction/${s.a.lead.interactionId}`,
+    scope: 'prospects:read',
+    namesIds: true,
+  },
+  {
+    path: '/agents/{agentId}/response-time',
+    url: (s) => `/agents/${s.a.agents.ana.id}/response-time`,
+    scope: 'prospects:read',
+    namesIds: true,
+    method: 'POST',
+  },
+  {
+    path: '/groups/{groupId}/response-time',
+    url: (s) => `/groups/${s.a.norte.id}/response-time`,
+    scope: 'prospects:read',
+    namesIds: true,
+    method: 'POST',
+  },
   ...leadRoutes,
 ]
+
+let fresh = 0
+let ingestFor: (s: Seed, phone: string) => Promise<{ prospectId: string }>
 
 const prefixesOf = (route: Route) => (route.version === 2 ? V2_PREFIXES : API_PREFIXES)
 const methodOf = (route: Route) => route.method ?? 'GET'
@@ -162,8 +245,13 @@ describe(`security of every authenticated route (${ENGINE})`, () => {
     // not what it tests (rate-limit.test.ts does), so it is raised out of the way.
     t = await createTestApp({ env: { VENTAS_RATE_LIMIT: '100000' } })
     s = await seed(t.db, t.secretKey)
+    ingestFor = (seeded, phone) =>
+      ingest(t.db, seeded.integrations.all, seeded.a.root, { utmSource: 'security', phones: [phone] })
   })
   after(() => t.close())
+
+  /** The URL of a successful call: a fresh one for routes that use up what they act on. */
+  const urlOf = async (route: Route) => (route.prepare ? route.prepare(s) : route.url(s))
 
   const get = (url: string, headers: Record<string, string> = {}) =>
     t.app.inject({ method: 'GET', url, headers })
@@ -245,7 +333,7 @@ describe(`security of every authenticated route (${ENGINE})`, () => {
       for (const [name, send] of Object.entries(TRANSPORTS)) {
         test(`a valid key is accepted in ${name}`, async () => {
           for (const prefix of prefixesOf(route)) {
-            const { url, headers } = send(prefix + route.url(s), s.keys.all)
+            const { url, headers } = send(prefix + (await urlOf(route)), s.keys.all)
             const res = await call(route, url, headers)
             assert.equal(res.statusCode, success(route), `${url}: ${res.body}`)
           }
@@ -253,7 +341,6 @@ describe(`security of every authenticated route (${ENGINE})`, () => {
       }
 
       test('the query key takes precedence over the headers, then X-API-Token, x-api-key, Bearer', async () => {
-        const url = `${prefixesOf(route)[0]}${route.url(s)}`
         const unknown = generateApiKey()
         const names = Object.keys(TRANSPORTS) as (keyof typeof TRANSPORTS)[]
         for (const [i, first] of names.entries()) {
@@ -264,6 +351,7 @@ describe(`security of every authenticated route (${ENGINE})`, () => {
               [unknown, 401],
             ] as const) {
               const other = key === unknown ? s.keys.all : unknown
+              const url = `${prefixesOf(route)[0]}${await urlOf(route)}`
               const a = TRANSPORTS[first](url, key)
               const b = TRANSPORTS[later](a.url, other)
               const res = await call(route, b.url, { ...b.headers, ...a.headers })

@@ -33,3 +33,14 @@ export function toAgent(user: User): Agent {
     ...(user.appFields ? { appFields: user.appFields } : {}),
   }
 }
+
+const responseTimeFields = {
+  averageSeconds: Type.Union([Type.Number(), Type.Null()]),
+  samples: Type.Integer({
+    description: 'prospects assigned in the last 30 days that their agent has answered',
+  }),
+}
+
+/** `{agentId, averageSeconds, samples}` and `{groupId, …}` (api.md §5). */
+export const AgentResponseTimeSchema = Type.Object({ agentId: ObjectIdSchema, ...responseTimeFields })
+export const GroupResponseTimeSchema = Type.Object({ groupId: ObjectIdSchema, ...responseTimeFields })

@@ -75,3 +75,34 @@ export const ProspectCreatedSchema = Type.Object(
 
 export type ProspectView = Static<typeof ProspectSchema>
 export type InteractionView = Static<typeof InteractionSchema>
+
+export const UpdateProspectSchema = Type.Object(
+  {
+    firstName: Type.Optional(Type.String({ maxLength: 200 })),
+    lastName: Type.Optional(Type.String({ maxLength: 200 })),
+    phone: Type.Optional(Type.String({ maxLength: 100, description: 'added; runs the merge rules' })),
+    email: Type.Optional(Type.String({ maxLength: 320, description: 'added; runs the merge rules' })),
+    label: Type.Optional(Type.String({ maxLength: 200 })),
+    archivingReason: Type.Optional(Type.String({ maxLength: 200 })),
+  },
+  { title: 'UpdateProspect', additionalProperties: false },
+)
+
+const KeySchema = Type.Object({ type: Type.Enum(['phone', 'email']), value: Type.String() })
+
+export const MergeRecordSchema = Type.Object(
+  {
+    id: ObjectIdSchema,
+    survivorId: ObjectIdSchema,
+    mergedProspectIds: Type.Array(ObjectIdSchema, {
+      description: 'empty when a lead or update attached to an existing prospect',
+    }),
+    leadId: Type.Optional(ObjectIdSchema),
+    keys: Type.Array(KeySchema, { description: 'the keys that matched' }),
+    skippedKeys: Type.Array(KeySchema, {
+      description: 'ext: keys not linked because of the 20-phone/20-email cap',
+    }),
+    at: DateTimeSchema,
+  },
+  { title: 'MergeRecord' },
+)

@@ -1,11 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { isAgentWorking } from '../../../services/presence.js'
+import { responseTime } from '../../../services/response-times.js'
 import { findVisibleAgent, findVisibleGroup } from '../../../services/visibility.js'
 import { findAgentsInSubtree } from '../../../store/users.js'
 import { notFound } from '../../errors.js'
 import { principal } from '../../plugins/auth.js'
-import { AgentSchema, toAgent, WorkingSchema } from '../../schemas/agent.js'
+import { AgentResponseTimeSchema, AgentSchema, toAgent, WorkingSchema } from '../../schemas/agent.js'
 import { authErrors, BooleanQuerySchema, ObjectIdSchema } from '../../schemas/common.js'
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
@@ -52,6 +53,35 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const agent = await findVisibleAgent(app.db, principal(request), request.params.agentId)
       if (!agent) throw notFound('Agent')
       return { working: await isAgentWorking(app.db, agent, new Date(app.now())) }
+    },
+  )
+
+  app.post(
+    '/agents/:agentId/response-time',
+    {
+      config: { scope: 'prospects:read' },
+      schema: {
+        summary: 'Mean seconds from assignment to the agent’s first interaction, over the last 30 days',
+        description:
+          '`averageSeconds` is null when no prospect assigned in the window has been answered yet.',
+        tags: ['Agents'],
+        params: Type.Object({ agentId: ObjectIdSchema }),
+        response: {
+          200: AgentResponseTimeSchema,
+          400: Type.Ref('Error'),
+          404: Type.Ref('Error'),
+          ...authErrors,
+        },
+      },
+    },
+    async (request) => {
+      const integration = principal(request)
+      const agent = await findVisibleAgent(app.db, integration, request.params.agentId)
+      if (!agent) throw notFound('Agent')
+      return {
+        agentId: agent.id,
+        ...(await responseTime(app.db, integration.accountId, { agentId: agent.id }, app.now())),
+      }
     },
   )
 }

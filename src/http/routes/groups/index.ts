@@ -2,12 +2,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { isWithinOfficeHours } from '../../../domain/office-hours.js'
 import { findWorkingAgents } from '../../../services/presence.js'
+import { responseTime } from '../../../services/response-times.js'
 import { findVisibleGroup } from '../../../services/visibility.js'
 import { findLineage, findSubtree, type Group } from '../../../store/groups.js'
 import { findAgentsInSubtree } from '../../../store/users.js'
 import { notFound } from '../../errors.js'
 import { principal } from '../../plugins/auth.js'
-import { toAgent, WorkingSchema } from '../../schemas/agent.js'
+import { GroupResponseTimeSchema, toAgent, WorkingSchema } from '../../schemas/agent.js'
 import { authErrors, ObjectIdSchema } from '../../schemas/common.js'
 import { GroupNodeSchema, OnlineAgentsSchema, toGroupNode } from '../../schemas/group.js'
 
@@ -99,6 +100,30 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const group = await visibleGroupOr404(principal(request), request.params.groupId)
       const working = await findWorkingAgents(app.db, group.id, new Date(app.now()))
       return { working: working.length > 0 }
+    },
+  )
+
+  app.post(
+    '/groups/:groupId/response-time',
+    {
+      config: { scope: 'prospects:read' },
+      schema: {
+        summary:
+          'Mean seconds from assignment to first agent interaction in the group’s subtree, last 30 days',
+        description:
+          '`averageSeconds` is null when no prospect assigned in the window has been answered yet.',
+        tags: ['Groups'],
+        params: GroupParams,
+        response: { 200: GroupResponseTimeSchema, ...oneGroupErrors },
+      },
+    },
+    async (request) => {
+      const integration = principal(request)
+      const group = await visibleGroupOr404(integration, request.params.groupId)
+      return {
+        groupId: group.id,
+        ...(await responseTime(app.db, integration.accountId, { rootGroupId: group.id }, app.now())),
+      }
     },
   )
 }

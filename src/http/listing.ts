@@ -1,0 +1,117 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { Type } from 'typebox'
+import { checkRange, type Range, WINDOW_MS } from '../domain/listing.js'
+import { ApiError } from './errors.js'
+import { FormatQuery } from './formats.js'
+import { ObjectIdSchema } from './schemas/common.js'
+
+/**
+ * Query parts every list shares (api.md §3.2): the date families with their deprecated aliases,
+ * the page size and the id cursors, and the 31-day rule applied to them in one place.
+ */
+const dateParam = (description: string) =>
+  Type.Optional(Type.String({ description: `ISO 8601 date or date-time; ${description}` }))
+
+export const DATE_FAMILIES = {
+  created: { after: ['createdAfter', 'start'], before: ['createdBefore', 'end'] },
+  claimed: { after: ['claimedAfter', 'claimStart'], before: ['claimedBefore', 'claimEnd'] },
+  transferred: { after: ['transferredAfter', 'transferStart'], before: ['transferredBefore', 'transferEnd'] },
+} as const
+
+export type DateFamily = keyof typeof DATE_FAMILIES
+
+export function dateQuery<F extends DateFamily>(families: readonly F[]) {
+  const params: Record<string, ReturnType<typeof dateParam>> = {}
+  for (const family of families) {
+    const { after, before } = DATE_FAMILIES[family]
+    params[after[0]] = dateParam('inclusive start')
+    params[after[1]] = dateParam(`deprecated alias of ${after[0]}`)
+    params[before[0]] = dateParam('inclusive end')
+    params[before[1]] = dateParam(`deprecated alias of ${before[0]}`)
+  }
+  return params
+}
+
+export const PageQuery = {
+  limit: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 5000,
+      description: 'page size (default 100); with it the 31-day rule does not apply',
+    }),
+  ),
+  before: Type.Optional(ObjectIdSchema),
+  after: Type.Optional(ObjectIdSchema),
+  ...FormatQuery,
+}
+
+function parseDate(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined
+  const time = Date.parse(text)
+  if (Number.isNaN(time)) {
+    throw new ApiError('SCHEMA_VALIDATION_FAILED', `Invalid querystring: /${name} is not a date`, [
+      { path: `/${name}`, message: 'must be an ISO 8601 date or date-time', in: 'querystring' },
+    ])
+  }
+  return time
+}
+
+/**
+ * The date ranges of a list request, checked by the 31-day rule (domain/listing.ts). With no
+ * limit and no date at all, the window is the last 31 days of `windowFamily`.
+ */
+export function dateRanges<F extends DateFamily>(
+  query: Record<string, unknown>,
+  families: readonly F[],
+  /** The family the 31-day window applies to by default; null for lists without the rule. */
+  windowFamily: F | null,
+  now: number,
+): Partial<Record<F, Range>> {
+  const limited = windowFamily === null || query.limit !== undefined
+  const ranges: Partial<Record<F, Range>> = {}
+  for (const family of families) {
+    const { after, before } = DATE_FAMILIES[family]
+    const afterName = query[after[0]] !== undefined ? after[0] : after[1]
+    const beforeName = query[before[0]] !== undefined ? before[0] : before[1]
+    const range = {
+      after: parseDate(afterName, query[afterName] as string | undefined),
+      before: parseDate(beforeName, query[beforeName] as string | undefined),
+    }
+    if (range.after === undefined && range.before === undefined) continue
+    const checked = checkRange(family, range, limited, now)
+    if (!checked.ok) throw new ApiError('INVALID_DATE_RANGE', checked.message)
+    ranges[family] = checked.range
+  }
+  if (!limited && windowFamily && Object.keys(ranges).length === 0)
+    ranges[windowFamily] = { after: now - WINDOW_MS }
+  return ranges
+}
+
+/** `Link: <…?before=last>; rel="next"` when a page came back full (ext). */
+export function linkNext(request: FastifyRequest, reply: FastifyReply, items: unknown, limit: number): void {
+  if (!Array.isArray(items) || items.length < limit) return
+  const last = (items.at(-1) as { id: string }).id
+  const url = new URL(request.url, 'http://ventas.invalid')
+  url.searchParams.set('before', last)
+  url.searchParams.delete('after')
+  reply.header('link', `<${url.pathname}${url.search}>; rel="next"`)
+}
+
+/** Pages of at most `size` items from a cursor-driven fetch, until `limit` items or the end. */
+export async function* paginate<T extends { id: string }, V>(
+  fetch: (before: string | undefined, size: number) => Promise<T[]>,
+  view: (items: T[]) => Promise<V[]>,
+  limit: number,
+  before?: string,
+  size = 500,
+): AsyncGenerator<V[]> {
+  let cursor = before
+  for (let remaining = limit; remaining > 0; ) {
+    const page = await fetch(cursor, Math.min(size, remaining))
+    if (page.length === 0) return
+    yield await view(page)
+    remaining -= page.length
+    if (page.length < Math.min(size, remaining + page.length)) return
+    cursor = (page.at(-1) as T).id
+  }
+}

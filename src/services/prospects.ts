@@ -1,0 +1,224 @@
+import { interactionOf } from '../domain/interactions.js'
+import { assessContacts } from '../domain/lead.js'
+import { type Contact, chooseSurvivor, type MatchKey } from '../domain/merge.js'
+import { fail, ok, type Result } from '../domain/result.js'
+import type { NewEvent as NewEventInput } from '../http/schemas/lead.js'
+import { findBlockedValues } from '../store/accounts.js'
+import type { Db, Tx } from '../store/database.js'
+import { appendEvents } from '../store/events.js'
+import { findGroup, isInSubtree } from '../store/groups.js'
+import type { Integration } from '../store/integrations.js'
+import { type Interaction, insertInteractions } from '../store/interactions.js'
+import { insertMerge } from '../store/merges.js'
+import { lockProspects, type Prospect, resolveSurvivor, saveProspect } from '../store/prospects.js'
+import {
+  absorb,
+  attach,
+  type Change,
+  lockKeyHolders,
+  newInteraction,
+  prospectEvent,
+  withRaceRetry,
+} from './merging.js'
+import { decideRouting } from './routing.js'
+import { findVisibleGroup } from './visibility.js'
+
+/**
+ * Changes to prospects through the API (api.md §3): update (which may merge), delete, transfer,
+ * and new interactions. Each runs in one transaction with its events; a merged-away id acts on its
+ * survivor, as GET does; a prospect outside the key's group subtree does not exist.
+ */
+async function visibleForChange(tx: Tx, integration: Integration, id: string): Promise<Prospect | undefined> {
+  const found = await resolveSurvivor(tx, integration.accountId, id)
+  if (!found || found.deletedAt !== null || !(await isInSubtree(tx, integration.groupId, found.groupId)))
+    return undefined
+  const [locked] = await lockProspects(tx, integration.accountId, [found.id])
+  return locked
+}
+
+async function commit(tx: Tx, prospect: Prospect, change: Change, at: number): Promise<Prospect> {
+  prospect.updatedAt = at
+  await saveProspect(tx, prospect)
+  await insertInteractions(tx, change.interactions)
+  await appendEvents(tx, change.events, at)
+  return prospect
+}
+
+export type ProspectPatch = {
+  firstName?: string
+  lastName?: string
+  label?: string
+  archivingReason?: string
+  phone?: string
+  email?: string
+}
+
+/**
+ * PATCH /prospect/{id}. Names and labels are set; a phone or email is added, and when another
+ * active prospect already holds it the two are one person: the merge rules run (the oldest
+ * survives, and the answer is the survivor).
+ */
+export async function updateProspect(
+  db: Db,
+  integration: Integration,
+  id: string,
+  patch: ProspectPatch,
+  at: number,
+): Promise<Result<Prospect>> {
+  return withRaceRetry(db, async (tx) => {
+    const prospect = await visibleForChange(tx, integration, id)
+    if (!prospect) return fail('NOT_FOUND', 'Prospect not found')
+    const group = await findGroup(tx, prospect.accountId, prospect.groupId)
+    const contacts = assessContacts(
+      {
+        phones: patch.phone === undefined ? [] : [patch.phone],
+        emails: patch.email === undefined ? [] : [patch.email],
+      },
+      group?.countryCode ?? 'BR',
+      await findBlockedValues(tx, prospect.accountId),
+    )
+    // Only the contacts given are judged: an update needs no contact at all, unlike a lead.
+    const refused = contacts.problems.find((p) => p.path === '/phones/0' || p.path === '/emails/0')
+    if (refused)
+      return fail('INVALID', `${refused.path === '/phones/0' ? '/phone' : '/email'}: ${refused.message}`)
+
+    for (const field of ['firstName', 'lastName', 'label', 'archivingReason'] as const) {
+      if (patch[field] !== undefined) Object.assign(prospect, { [field]: patch[field] })
+    }
+    const phones: Contact[] = contacts.phones.flatMap((p) =>
+      p.e164 && p.key ? [{ value: p.e164, key: p.key }] : [],
+    )
+    const emails: Contact[] = contacts.emails.flatMap((e) =>
+      e.stored && e.key ? [{ value: e.stored, key: e.key }] : [],
+    )
+    const keys: MatchKey[] = [
+      ...phones.map((p) => ({ type: 'phone' as const, value: p.key })),
+      ...emails.map((e) => ({ type: 'email' as const, value: e.key })),
+    ]
+    const { holders, candidates } = await lockKeyHolders(tx, prospect.accountId, keys)
+    const others = candidates.filter((c) => c.id !== prospect.id)
+    const change: Change = { events: [], interactions: [] }
+    const survivor = chooseSurvivor([prospect, ...others])
+    const losers = [prospect, ...others].filter((p) => p.id !== survivor.id)
+    const skipped = []
+    for (const loser of losers) skipped.push(...(await absorb(tx, survivor, loser, change, at)))
+    skipped.push(
+      ...(await attach(tx, survivor, { firstName: '', lastName: '', details: {} }, { phones, emails })),
+    )
+    if (losers.length > 0 || skipped.length > 0) {
+      await insertMerge(tx, {
+        accountId: survivor.accountId,
+        survivorId: survivor.id,
+        mergedProspectIds: losers.map((l) => l.id),
+        leadId: null,
+        keys: holders
+          .filter((h) => h.prospectId !== survivor.id || losers.length > 0)
+          .map(({ type, value }) => ({ type, value })),
+        skippedKeys: skipped,
+        at,
+      })
+    }
+    change.events.push(
+      prospectEvent(
+        survivor,
+        losers.length > 0 ? 'merged' : 'updated',
+        losers.length > 0 ? { mergedProspectIds: losers.map((l) => l.id) } : {},
+      ),
+    )
+    return ok(await commit(tx, survivor, change, at))
+  })
+}
+
+/** DELETE /prospect/{id}: gone from every read; its keys are released, so a new lead starts afresh. */
+export async function deleteProspect(
+  db: Db,
+  integration: Integration,
+  id: string,
+  at: number,
+): Promise<Result<Prospect>> {
+  return withRaceRetry(db, async (tx) => {
+    const prospect = await visibleForChange(tx, integration, id)
+    if (!prospect) return fail('NOT_FOUND', 'Prospect not found')
+    await tx.updateTable('prospectKeys').set({ active: 0 }).where('prospectId', '=', prospect.id).execute()
+    prospect.deletedAt = at
+    return ok(
+      await commit(tx, prospect, { events: [prospectEvent(prospect, 'deleted')], interactions: [] }, at),
+    )
+  })
+}
+
+/**
+ * POST /prospect/{id}/transfer: into another group of the key's subtree, whose distribution then
+ * decides the agent and the status (as for a new prospect), with an interaction and events.
+ */
+export async function transferProspect(
+  db: Db,
+  integration: Integration,
+  id: string,
+  groupId: string,
+  at: number,
+): Promise<Result<Prospect>> {
+  return withRaceRetry(db, async (tx) => {
+    const prospect = await visibleForChange(tx, integration, id)
+    if (!prospect) return fail('NOT_FOUND', 'Prospect not found')
+    const target = await findVisibleGroup(tx, integration, groupId)
+    if (!target) return fail('NOT_FOUND', 'Group not found')
+    const routing = await decideRouting(tx, target, undefined, at)
+    Object.assign(prospect, {
+      groupId: target.id,
+      transferredAt: at,
+      status: routing.status,
+      agentId: routing.agentId,
+      assignedAt: routing.agentId ? at : null,
+      absenceMessage: routing.absenceMessage,
+    })
+    const output = {
+      transferedTo: target.name,
+      transferedToGroupId: target.id,
+      ...(routing.agentId ? { transferedToAgentId: routing.agentId } : {}),
+    }
+    const change: Change = {
+      events: [prospectEvent(prospect, 'transferred', { groupId: target.id })],
+      interactions: [newInteraction(prospect, null, { via: 'other', output }, null, at)],
+    }
+    if (routing.agentId)
+      change.events.push(
+        prospectEvent(prospect, 'assigned', { agentId: routing.agentId, rule: routing.rule }),
+      )
+    return ok(await commit(tx, prospect, change, at))
+  })
+}
+
+/** POST /prospect/{id}/interactions: a NewEvent recorded as performed by the integration. */
+export async function addInteraction(
+  db: Db,
+  integration: Integration,
+  id: string,
+  event: NewEventInput,
+  at: number,
+): Promise<Result<Interaction>> {
+  return withRaceRetry(db, async (tx) => {
+    const prospect = await visibleForChange(tx, integration, id)
+    if (!prospect) return fail('NOT_FOUND', 'Prospect not found')
+    const interaction = newInteraction(prospect, null, interactionOf(event, undefined), null, at)
+    const snapshot = {
+      id: interaction.id,
+      prospectId: prospect.id,
+      via: interaction.via,
+      output: interaction.output,
+    }
+    const change: Change = { events: [], interactions: [interaction] }
+    prospect.sequence += 1
+    change.events.push({
+      accountId: prospect.accountId,
+      groupId: prospect.groupId,
+      topic: 'interactions',
+      type: 'created',
+      subjectId: prospect.id,
+      sequence: prospect.sequence,
+      payload: { prospect: { id: prospect.id }, interaction: snapshot },
+    })
+    await commit(tx, prospect, change, at)
+    return ok(interaction)
+  })
+}

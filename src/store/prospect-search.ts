@@ -1,0 +1,98 @@
+import { type Expression, type SqlBool, sql } from 'kysely'
+import type { DataFilter, Range, Search } from '../domain/listing.js'
+import { likeSubstring } from '../domain/listing.js'
+import { engineOf } from './connect.js'
+import type { Executor } from './database.js'
+import { type Prospect, prospectFromRow } from './prospects.js'
+
+/**
+ * The /prospects listing (api.md §3.2) as one query: the live prospects of the key's group
+ * subtree, each filter an indexed condition, newest first, paged by id cursors.
+ */
+export type ProspectFilter = {
+  accountId: string
+  rootGroupId: string
+  search?: Search
+  phoneKey?: string
+  category?: string
+  status?: string
+  agentId?: string
+  groupId?: string
+  withAgent?: boolean
+  created?: Range
+  claimed?: Range
+  transferred?: Range
+  data?: DataFilter[]
+  before?: string
+  after?: string
+  limit: number
+}
+
+export async function listProspects(db: Executor, f: ProspectFilter): Promise<Prospect[]> {
+  const postgres = engineOf(db) === 'postgres'
+  let query = db
+    .selectFrom('prospects')
+    .innerJoin('groupClosure', 'groupClosure.descendantId', 'prospects.groupId')
+    .selectAll('prospects')
+    .where('groupClosure.ancestorId', '=', f.rootGroupId)
+    .where('prospects.accountId', '=', f.accountId)
+    .where('prospects.mergedInto', 'is', null)
+    .where('prospects.deletedAt', 'is', null)
+  // Phone and email search read the key index, archived prospects' keys included.
+  const key = f.phoneKey ?? (f.search && f.search.kind !== 'name' ? f.search.key : undefined)
+  if (key !== undefined) {
+    query = query.where(
+      'prospects.id',
+      'in',
+      db
+        .selectFrom('prospectKeys')
+        .select('prospectId')
+        .where('accountId', '=', f.accountId)
+        .where('keyValue', '=', key),
+    )
+  }
+  if (f.search?.kind === 'name')
+    query = query.where(sql<SqlBool>`prospects.search_name like ${likeSubstring(f.search.text)} escape '\\'`)
+  if (f.category !== undefined) query = query.where('prospects.category', '=', f.category)
+  if (f.status !== undefined) query = query.where('prospects.status', '=', f.status as Prospect['status'])
+  if (f.agentId !== undefined) query = query.where('prospects.agentId', '=', f.agentId)
+  if (f.groupId !== undefined) query = query.where('prospects.groupId', '=', f.groupId)
+  if (f.withAgent !== undefined) query = query.where('prospects.agentId', f.withAgent ? 'is not' : 'is', null)
+  for (const [column, range] of [
+    ['prospects.createdAt', f.created],
+    ['prospects.assignedAt', f.claimed],
+    ['prospects.transferredAt', f.transferred],
+  ] as const) {
+    if (range?.after !== undefined) query = query.where(column, '>=', range.after)
+    if (range?.before !== undefined) query = query.where(column, '<=', range.before)
+  }
+  for (const filter of f.data ?? []) query = query.where(dataCondition(filter, postgres))
+  if (f.before) query = query.where('prospects.id', '<', f.before)
+  if (f.after) query = query.where('prospects.id', '>', f.after)
+  const rows = await query.orderBy('prospects.id', 'desc').limit(f.limit).execute()
+  return rows.map(prospectFromRow)
+}
+
+const NUMBER = /^-?\d+(\.\d+)?$/
+
+/**
+ * One `additionalData[]` condition. A dotted field reads a nested value. Comparisons are numeric
+ * when the value is a number (values that are not numbers never match them), else textual; `~`
+ * is a substring match.
+ */
+function dataCondition(filter: DataFilter, postgres: boolean): Expression<SqlBool> {
+  const path = filter.field.split('.')
+  const value = postgres
+    ? sql`(prospects.additional_data::jsonb #>> ${`{${path.join(',')}}`})`
+    : sql`json_extract(prospects.additional_data, ${`$.${path.map((p) => `"${p}"`).join('.')}`})`
+  if (filter.op === '~')
+    return sql<SqlBool>`cast(${value} as text) like ${likeSubstring(filter.value)} escape '\\'`
+  const op = sql.raw(filter.op)
+  if (NUMBER.test(filter.value)) {
+    const number = postgres
+      ? sql`(case when ${value} ~ '^-?[0-9]+([.][0-9]+)?$' then (${value})::numeric end)`
+      : sql`(case when typeof(${value}) in ('integer', 'real') then ${value} when typeof(${value}) = 'text' and ${value} glob '*[0-9]*' and ${value} not glob '*[^0-9.-]*' then cast(${value} as real) end)`
+    return sql<SqlBool>`${number} ${op} ${Number(filter.value)}`
+  }
+  return sql<SqlBool>`cast(${value} as text) ${op} ${filter.value}`
+}
