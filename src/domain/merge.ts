@@ -17,7 +17,7 @@ export type ProspectFields = {
 }
 
 /** Fields a survivor keeps when it has them, and takes from newer data when it does not. */
-const FILLABLE_DETAILS = [
+export const FILLABLE_DETAILS = [
   'nin',
   'address',
   'subLocality',
@@ -79,4 +79,15 @@ export function unionContacts(
     linked.push(contact)
   }
   return { contacts, linked, skipped }
+}
+
+/** A lead's fields as prospect fields: names, and the details the fill-empty rule covers. */
+export function fieldsFromLead(
+  lead: { firstName?: string; lastName?: string } & Partial<
+    Record<(typeof FILLABLE_DETAILS)[number], unknown>
+  >,
+): ProspectFields {
+  const details: Record<string, unknown> = {}
+  for (const field of FILLABLE_DETAILS) if (lead[field] !== undefined) details[field] = lead[field]
+  return { firstName: lead.firstName ?? '', lastName: lead.lastName ?? '', details }
 }

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { checkRange, type Range, WINDOW_MS } from '../domain/listing.js'
 import { ApiError } from './errors.js'
-import { FormatQuery } from './formats.js'
+import { FormatQuery, sendList } from './formats.js'
 import { ObjectIdSchema } from './schemas/common.js'
 
 /**
@@ -87,8 +87,21 @@ export function dateRanges<F extends DateFamily>(
   return ranges
 }
 
+/** A paged list in the requested format, with `Link: rel="next"` when a JSON page came back full. */
+export async function sendPages<T>(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  itemSchema: object,
+  pages: AsyncIterable<T[]>,
+  limit: number,
+) {
+  const items = await sendList(request, reply, itemSchema, pages)
+  linkNext(request, reply, items, limit)
+  return items
+}
+
 /** `Link: <…?before=last>; rel="next"` when a page came back full (ext). */
-export function linkNext(request: FastifyRequest, reply: FastifyReply, items: unknown, limit: number): void {
+function linkNext(request: FastifyRequest, reply: FastifyReply, items: unknown, limit: number): void {
   if (!Array.isArray(items) || items.length < limit) return
   const last = (items.at(-1) as { id: string }).id
   const url = new URL(request.url, 'http://ventas.invalid')

@@ -1,9 +1,10 @@
 import { newId } from '../domain/ids.js'
 import { interactionOf } from '../domain/interactions.js'
-import { assessContacts, type StoredLead } from '../domain/lead.js'
+import { assessContacts } from '../domain/lead.js'
 import {
   type Contact,
   chooseSurvivor,
+  fieldsFromLead,
   MAX_EMAILS,
   MAX_PHONES,
   type MatchKey,
@@ -91,7 +92,7 @@ async function applyLead(tx: Transaction, leadId: string, at: number): Promise<P
   const { holders, candidates } = await lockKeyHolders(tx, lead.accountId, keys)
 
   const change: Change = { events: [], interactions: [] }
-  const fromLead = fieldsOf(lead.body)
+  const fromLead = fieldsFromLead(lead.body)
   let prospect: Prospect
   if (candidates.length === 0) {
     prospect = await createProspect(tx, lead, group, fromLead, { phones, emails }, keys, change, at)
@@ -145,22 +146,6 @@ async function applyLead(tx: Transaction, leadId: string, at: number): Promise<P
   })
   await appendEvents(tx, change.events, at)
   return { status: 'processed', leadId: lead.id, prospectId: prospect.id, merged }
-}
-
-function fieldsOf(lead: StoredLead): ProspectFields {
-  const details: Record<string, unknown> = {}
-  for (const field of [
-    'nin',
-    'address',
-    'subLocality',
-    'locality',
-    'region',
-    'country',
-    'zipCode',
-  ] as const) {
-    if (lead[field] !== undefined) details[field] = lead[field]
-  }
-  return { firstName: lead.firstName ?? '', lastName: lead.lastName ?? '', details }
 }
 
 async function createProspect(

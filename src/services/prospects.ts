@@ -6,11 +6,11 @@ import type { NewEvent as NewEventInput } from '../http/schemas/lead.js'
 import { findBlockedValues } from '../store/accounts.js'
 import type { Db, Tx } from '../store/database.js'
 import { appendEvents } from '../store/events.js'
-import { findGroup, isInSubtree } from '../store/groups.js'
+import { findGroup } from '../store/groups.js'
 import type { Integration } from '../store/integrations.js'
 import { type Interaction, insertInteractions } from '../store/interactions.js'
 import { insertMerge } from '../store/merges.js'
-import { lockProspects, type Prospect, resolveSurvivor, saveProspect } from '../store/prospects.js'
+import { lockProspects, type Prospect, saveProspect } from '../store/prospects.js'
 import {
   absorb,
   attach,
@@ -21,7 +21,7 @@ import {
   withRaceRetry,
 } from './merging.js'
 import { decideRouting } from './routing.js'
-import { findVisibleGroup } from './visibility.js'
+import { findVisibleGroup, findVisibleProspect } from './visibility.js'
 
 /**
  * Changes to prospects through the API (api.md §3): update (which may merge), delete, transfer,
@@ -29,9 +29,8 @@ import { findVisibleGroup } from './visibility.js'
  * survivor, as GET does; a prospect outside the key's group subtree does not exist.
  */
 async function visibleForChange(tx: Tx, integration: Integration, id: string): Promise<Prospect | undefined> {
-  const found = await resolveSurvivor(tx, integration.accountId, id)
-  if (!found || found.deletedAt !== null || !(await isInSubtree(tx, integration.groupId, found.groupId)))
-    return undefined
+  const found = await findVisibleProspect(tx, integration, id)
+  if (!found) return undefined
   const [locked] = await lockProspects(tx, integration.accountId, [found.id])
   return locked
 }

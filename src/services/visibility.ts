@@ -1,6 +1,7 @@
 import type { Executor } from '../store/database.js'
 import { findGroup, type Group, isInSubtree } from '../store/groups.js'
 import type { Integration } from '../store/integrations.js'
+import { type Prospect, resolveSurvivor } from '../store/prospects.js'
 import { findUser, type User } from '../store/users.js'
 
 /**
@@ -34,4 +35,23 @@ export async function findVisibleAgent(
     .where('groupClosure.ancestorId', '=', integration.groupId)
     .executeTakeFirst()
   return member ? user : undefined
+}
+
+/**
+ * The prospect an id names for this key: a merged-away id names its survivor; a deleted prospect
+ * or one outside the key's group subtree does not exist.
+ */
+export async function findVisibleProspect(
+  db: Executor,
+  integration: Integration,
+  id: string,
+): Promise<Prospect | undefined> {
+  const prospect = await resolveSurvivor(db, integration.accountId, id)
+  if (
+    !prospect ||
+    prospect.deletedAt !== null ||
+    !(await isInSubtree(db, integration.groupId, prospect.groupId))
+  )
+    return undefined
+  return prospect
 }

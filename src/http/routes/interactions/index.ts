@@ -2,13 +2,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { viewInteractions } from '../../../services/prospect-views.js'
 import { addInteraction } from '../../../services/prospects.js'
-import { isInSubtree } from '../../../store/groups.js'
+import { findVisibleProspect } from '../../../services/visibility.js'
 import type { Integration } from '../../../store/integrations.js'
 import { findInteraction, listInteractions } from '../../../store/interactions.js'
-import { resolveSurvivor } from '../../../store/prospects.js'
 import { notFound } from '../../errors.js'
 import { FormatQuery, sendList } from '../../formats.js'
-import { dateQuery, dateRanges, linkNext, PageQuery, paginate } from '../../listing.js'
+import { dateQuery, dateRanges, PageQuery, paginate, sendPages } from '../../listing.js'
 import { principal } from '../../plugins/auth.js'
 import { authErrors, ObjectIdSchema } from '../../schemas/common.js'
 import { NewEventSchema } from '../../schemas/lead.js'
@@ -43,15 +42,11 @@ const errors = { 400: Type.Ref('Error'), 404: Type.Ref('Error'), ...authErrors }
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   /** The prospect an id names for this key (a merged id answers for its survivor), or 404. */
   async function visibleProspectId(integration: Integration, id: string): Promise<string> {
-    const prospect = await resolveSurvivor(app.db, integration.accountId, id)
-    if (
-      !prospect ||
-      prospect.deletedAt !== null ||
-      !(await isInSubtree(app.db, integration.groupId, prospect.groupId))
-    )
-      throw notFound('Prospect')
+    const prospect = await findVisibleProspect(app.db, integration, id)
+    if (!prospect) throw notFound('Prospect')
     return prospect.id
   }
+
   const viaOf = (q: { via?: string[]; 'via[]'?: string[] }) => [...(q.via ?? []), ...(q['via[]'] ?? [])]
 
   app.get(
@@ -87,9 +82,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         limit,
         q.before,
       )
-      const items = await sendList(request, reply, InteractionSchema, pages)
-      linkNext(request, reply, items, limit)
-      return items
+      return sendPages(request, reply, InteractionSchema, pages, limit)
     },
   )
 

@@ -5,14 +5,14 @@ import { parsePhone } from '../../../domain/phone.js'
 import type { Result } from '../../../domain/result.js'
 import { viewProspect, viewProspects } from '../../../services/prospect-views.js'
 import { deleteProspect, transferProspect, updateProspect } from '../../../services/prospects.js'
-import { findGroup, isInSubtree } from '../../../store/groups.js'
+import { findVisibleProspect } from '../../../services/visibility.js'
+import { findGroup } from '../../../store/groups.js'
 import type { Integration } from '../../../store/integrations.js'
 import { findMerges } from '../../../store/merges.js'
 import { listProspects } from '../../../store/prospect-search.js'
-import { type Prospect, resolveSurvivor } from '../../../store/prospects.js'
+import type { Prospect } from '../../../store/prospects.js'
 import { ApiError, notFound } from '../../errors.js'
-import { sendList } from '../../formats.js'
-import { dateQuery, dateRanges, linkNext, PageQuery, paginate } from '../../listing.js'
+import { dateQuery, dateRanges, PageQuery, paginate, sendPages } from '../../listing.js'
 import { principal } from '../../plugins/auth.js'
 import { authErrors, BooleanQuerySchema, iso, ObjectIdSchema } from '../../schemas/common.js'
 import { MergeRecordSchema, ProspectSchema, UpdateProspectSchema } from '../../schemas/prospect.js'
@@ -61,13 +61,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     viewProspect(app.db, prospect, { additionalData: additionalData(integration) })
 
   async function visible(integration: Integration, id: string): Promise<Prospect> {
-    const prospect = await resolveSurvivor(app.db, integration.accountId, id)
-    if (
-      !prospect ||
-      prospect.deletedAt !== null ||
-      !(await isInSubtree(app.db, integration.groupId, prospect.groupId))
-    )
-      throw notFound('Prospect')
+    const prospect = await findVisibleProspect(app.db, integration, id)
+    if (!prospect) throw notFound('Prospect')
     return prospect
   }
 
@@ -137,9 +132,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         limit,
         q.before,
       )
-      const items = await sendList(request, reply, ProspectSchema, pages)
-      linkNext(request, reply, items, limit)
-      return items
+      return sendPages(request, reply, ProspectSchema, pages, limit)
     },
   )
 
