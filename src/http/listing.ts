@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import { checkRange, type Range, WINDOW_MS } from '../domain/listing.js'
+import { checkRange, DAY_MS, type Range, WINDOW_MS } from '../domain/listing.js'
 import { ApiError } from './errors.js'
 import { FormatQuery, sendList } from './formats.js'
 import { ObjectIdSchema } from './schemas/common.js'
@@ -45,7 +45,11 @@ export const PageQuery = {
   ...FormatQuery,
 }
 
-function parseDate(name: string, text: string | undefined): number | undefined {
+/**
+ * A query date. A date without a time is a whole day: as a start it begins at 00:00 UTC, as an
+ * end it runs to 23:59:59.999 UTC, so `createdBefore=2026-01-31` includes the 31st.
+ */
+function parseDate(name: string, text: string | undefined, end: boolean): number | undefined {
   if (text === undefined) return undefined
   const time = Date.parse(text)
   if (Number.isNaN(time)) {
@@ -53,7 +57,7 @@ function parseDate(name: string, text: string | undefined): number | undefined {
       { path: `/${name}`, message: 'must be an ISO 8601 date or date-time', in: 'querystring' },
     ])
   }
-  return time
+  return end && /^\d{4}-\d{2}-\d{2}$/.test(text.trim()) ? time + DAY_MS - 1 : time
 }
 
 /**
@@ -74,8 +78,8 @@ export function dateRanges<F extends DateFamily>(
     const afterName = query[after[0]] !== undefined ? after[0] : after[1]
     const beforeName = query[before[0]] !== undefined ? before[0] : before[1]
     const range = {
-      after: parseDate(afterName, query[afterName] as string | undefined),
-      before: parseDate(beforeName, query[beforeName] as string | undefined),
+      after: parseDate(afterName, query[afterName] as string | undefined, false),
+      before: parseDate(beforeName, query[beforeName] as string | undefined, true),
     }
     if (range.after === undefined && range.before === undefined) continue
     const checked = checkRange(family, range, limited, now)
@@ -106,19 +110,23 @@ function linkNext(request: FastifyRequest, reply: FastifyReply, items: unknown, 
   const last = (items.at(-1) as { id: string }).id
   const url = new URL(request.url, 'http://ventas.invalid')
   url.searchParams.set('before', last)
-  url.searchParams.delete('after')
+  // The key stays out of the header (it travels as the caller chooses); `after` still bounds the next page.
+  url.searchParams.delete('api-key')
   reply.header('link', `<${url.pathname}${url.search}>; rel="next"`)
 }
 
-/** Pages of at most `size` items from a cursor-driven fetch, until `limit` items or the end. */
+/**
+ * Pages of at most `size` items from a cursor-driven fetch, until `limit` items or the end. The
+ * cursor is the last id of the previous page; `fetch` decides its direction (before or after).
+ */
 export async function* paginate<T extends { id: string }, V>(
-  fetch: (before: string | undefined, size: number) => Promise<T[]>,
+  fetch: (cursor: string | undefined, size: number) => Promise<T[]>,
   view: (items: T[]) => Promise<V[]>,
   limit: number,
-  before?: string,
+  start?: string,
   size = 500,
 ): AsyncGenerator<V[]> {
-  let cursor = before
+  let cursor = start
   for (let remaining = limit; remaining > 0; ) {
     const page = await fetch(cursor, Math.min(size, remaining))
     if (page.length === 0) return

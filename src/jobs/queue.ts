@@ -2,7 +2,7 @@ import { type Selectable, sql } from 'kysely'
 import { newId } from '../domain/ids.js'
 import { JOB_MAX_ATTEMPTS, jobBackoffMs } from '../domain/retry.js'
 import { engineOf } from '../store/connect.js'
-import type { Executor, JobsTable } from '../store/database.js'
+import { chunks, type Executor, type JobsTable } from '../store/database.js'
 
 /**
  * The job queue is a table in the same database, written in the same transaction as the change
@@ -17,21 +17,22 @@ export async function enqueueJobs(
   subjectIds: string[],
   at: number,
 ): Promise<void> {
-  if (subjectIds.length === 0) return
-  await db
-    .insertInto('jobs')
-    .values(
-      subjectIds.map((subjectId) => ({
-        id: newId(at),
-        kind,
-        subjectId,
-        runAt: at,
-        attempts: 0,
-        maxAttempts: JOB_MAX_ATTEMPTS,
-        createdAt: at,
-      })),
-    )
-    .execute()
+  for (const chunk of chunks(subjectIds)) {
+    await db
+      .insertInto('jobs')
+      .values(
+        chunk.map((subjectId) => ({
+          id: newId(at),
+          kind,
+          subjectId,
+          runAt: at,
+          attempts: 0,
+          maxAttempts: JOB_MAX_ATTEMPTS,
+          createdAt: at,
+        })),
+      )
+      .execute()
+  }
 }
 
 /**
@@ -66,7 +67,10 @@ export async function claimJobs(
   return claimed.sort((a, b) => a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
 }
 
-/** Claims the job of one subject (the v1 fast path) if no live worker holds it. */
+/**
+ * Claims the job of one subject (the v1 fast path) if it is due and no live worker holds it. A
+ * job backing off after a failure is not due, so a request never spends its attempts early.
+ */
 export async function claimJobOf(
   db: Executor,
   subjectId: string,
@@ -79,6 +83,7 @@ export async function claimJobOf(
     .set((eb) => ({ lockedBy: worker, lockedUntil: now + leaseMs, attempts: eb('attempts', '+', 1) }))
     .where('subjectId', '=', subjectId)
     .where('deadAt', 'is', null)
+    .where('runAt', '<=', now)
     .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', now)]))
     .returningAll()
     .executeTakeFirst()

@@ -69,7 +69,7 @@ export class LeadWorker {
     const jobs = await claimJobs(this.db, this.name, this.batch, this.now(), this.leaseMs)
     for (const job of jobs) {
       try {
-        await runJob(this.db, job, this.now, this.options.onProcessed)
+        await runHeld(this.db, job, this.now, this.options.onProcessed)
       } catch (error) {
         this.options.log?.error(
           { err: error, jobId: job.id, leadId: job.subjectId, attempt: job.attempts },
@@ -106,49 +106,58 @@ export class LeadWorker {
 const DEFER_MS = 50
 
 /**
- * Runs one claimed job: applies its lead, or puts the job back for a moment when an older lead of
- * the same person must go first, or records the failure (retry with backoff, or dead) and throws.
- */
-async function runJob(
-  db: Db,
-  job: Job,
-  now: () => number,
-  onProcessed?: (result: AppliedResult) => void,
-): Promise<ProcessResult> {
-  let result: ProcessResult
-  try {
-    result = await processLead(db, job.subjectId, now)
-  } catch (error) {
-    await failJob(db, job, (error as Error).stack ?? String(error), now())
-    throw error
-  }
-  if (result.status === 'deferred') await deferJob(db, job, now() + DEFER_MS)
-  else onProcessed?.(result)
-  return result
-}
-
-/**
- * Applies the older lead a v1 request waits for, when no worker holds it: a v1 answer never waits
- * on an idle queue (an API process with no worker beside it, a worker busy elsewhere). Its own
- * older leads are helped the same way, one step per turn of the caller's loop.
+ * Applies the older lead a v1 request waits for, when it is due and no worker holds it, so a v1
+ * answer never waits on an idle queue (an API process with no worker beside it). Its own older
+ * leads are helped the same way. True when that lead is now applied.
  */
 async function helpWith(
   db: Db,
   leadId: string,
   now: () => number,
   onProcessed?: (result: AppliedResult) => void,
-): Promise<void> {
+): Promise<boolean> {
   const job = await claimJobOf(db, leadId, `v1:${process.pid}`, now(), DEFAULT_LEASE_MS)
-  if (!job) return
-  const result = await runJob(db, job, now, onProcessed).catch(() => undefined)
-  if (result?.status === 'deferred') await helpWith(db, result.waitingFor, now, onProcessed)
+  if (!job) return false
+  const result = await runHeld(db, job, now, onProcessed).catch(() => undefined)
+  return result !== undefined && result.status !== 'deferred'
+}
+
+/**
+ * Runs a job this process holds: applies its lead; when an older lead of the same person must go
+ * first, applies that one too if it can (due, unheld), else puts the job back until the older
+ * one's turn (a moment, or its retry time when it is backing off). On failure records it (retry
+ * with backoff, or dead) and throws.
+ */
+async function runHeld(
+  db: Db,
+  job: Job,
+  now: () => number,
+  onProcessed?: (result: AppliedResult) => void,
+): Promise<ProcessResult> {
+  for (;;) {
+    let result: ProcessResult
+    try {
+      result = await processLead(db, job.subjectId, now)
+    } catch (error) {
+      await failJob(db, job, (error as Error).stack ?? String(error), now())
+      throw error
+    }
+    if (result.status !== 'deferred') {
+      onProcessed?.(result)
+      return result
+    }
+    if (!(await helpWith(db, result.waitingFor, now, onProcessed))) {
+      await deferJob(db, job, Math.max(now(), result.until) + DEFER_MS)
+      return result
+    }
+  }
 }
 
 /**
  * The v1 fast path (api.md §2.1): apply a just-stored lead in the request's own process, through
  * the same job and the same code as the worker; when a worker holds the job, or an older lead of
- * the same person must go first, wait for the outcome. Resolves with it, or null if the lead is
- * still queued at the deadline.
+ * the same person held elsewhere must go first, wait for the outcome. Resolves with it, or null if
+ * the lead is still queued at the deadline.
  */
 export async function processLeadNow(
   db: Db,
@@ -161,9 +170,8 @@ export async function processLeadNow(
   for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
     const job = await claimJobOf(db, leadId, `v1:${process.pid}`, now(), DEFAULT_LEASE_MS)
     if (job) {
-      const result = await runJob(db, job, now, onProcessed)
+      const result = await runHeld(db, job, now, onProcessed)
       if (result.status !== 'deferred') return result
-      await helpWith(db, result.waitingFor, now, onProcessed)
     } else {
       const lead = await findLead(db, leadId)
       if (!lead) return { status: 'missing', leadId }

@@ -43,7 +43,7 @@ export type ProcessResult =
   | { status: 'rejected'; leadId: string; error: { code: string; message: string } }
   | { status: 'missing'; leadId: string }
   /** An older lead of the same person is not applied yet; nothing changed, try again shortly. */
-  | { status: 'deferred'; leadId: string; waitingFor: string }
+  | { status: 'deferred'; leadId: string; waitingFor: string; until: number }
 
 /** The outcome of a lead that was applied (or found already applied), as callers report it. */
 export type AppliedResult = Exclude<ProcessResult, { status: 'deferred' }>
@@ -65,7 +65,7 @@ async function applyLead(tx: Transaction, leadId: string, at: number): Promise<P
   const lead = await lockLead(tx, leadId, postgres)
   if (lead?.status === 'queued') {
     const older = await findOlderQueuedLead(tx, lead)
-    if (older) return { status: 'deferred', leadId, waitingFor: older }
+    if (older) return { status: 'deferred', leadId, waitingFor: older.leadId, until: older.runAt }
   }
   // From here the lead is applied (or was already): its job and its queued keys are done with.
   await completeJobsOf(tx, leadId)

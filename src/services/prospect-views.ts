@@ -86,6 +86,34 @@ export async function viewProspect(
   return view as ProspectView
 }
 
+/**
+ * A prospect seen from a key that cannot see it: a lead of that key merged into a prospect of
+ * another group of the account (merging is account-wide). The answer keeps the prospect's id and
+ * the lead just sent, and what that lead itself said; never the other group's names, contacts,
+ * agent or data.
+ */
+export function viewFromOutside(view: ProspectView, lead: Lead): ProspectView {
+  const {
+    lastName: _l,
+    label: _b,
+    nin: _n,
+    agent: _a,
+    assigned: _s,
+    additionalData: _d,
+    absenceMessage: _m,
+    archivingReason: _r,
+    ...rest
+  } = view
+  return {
+    ...rest,
+    firstName: lead.body.firstName ?? '',
+    ...(lead.body.lastName ? { lastName: lead.body.lastName } : {}),
+    phones: [],
+    emails: [],
+    contactMediums: [],
+  }
+}
+
 async function viewLeads(db: Executor, leads: Lead[]) {
   const integrationIds = [...new Set(leads.map((l) => l.integrationId))]
   const integrations = integrationIds.length

@@ -6,11 +6,11 @@ import type { NewEvent as NewEventInput } from '../http/schemas/lead.js'
 import { findBlockedValues } from '../store/accounts.js'
 import type { Db, Tx } from '../store/database.js'
 import { appendEvents } from '../store/events.js'
-import { findGroup } from '../store/groups.js'
+import { findGroup, isInSubtree } from '../store/groups.js'
 import type { Integration } from '../store/integrations.js'
 import { type Interaction, insertInteractions } from '../store/interactions.js'
 import { insertMerge } from '../store/merges.js'
-import { lockProspects, type Prospect, saveProspect } from '../store/prospects.js'
+import { lockProspects, type Prospect, resolveSurvivor, saveProspect } from '../store/prospects.js'
 import {
   absorb,
   attach,
@@ -21,7 +21,7 @@ import {
   withRaceRetry,
 } from './merging.js'
 import { decideRouting } from './routing.js'
-import { findVisibleGroup, findVisibleProspect } from './visibility.js'
+import { findVisibleGroup } from './visibility.js'
 
 /**
  * Changes to prospects through the API (api.md §3): update (which may merge), delete, transfer,
@@ -29,9 +29,12 @@ import { findVisibleGroup, findVisibleProspect } from './visibility.js'
  * survivor, as GET does; a prospect outside the key's group subtree does not exist.
  */
 async function visibleForChange(tx: Tx, integration: Integration, id: string): Promise<Prospect | undefined> {
-  const found = await findVisibleProspect(tx, integration, id)
+  const found = await resolveSurvivor(tx, integration.accountId, id)
   if (!found) return undefined
+  // Decide on the locked row: a DELETE or a merge committed in between must be seen.
   const [locked] = await lockProspects(tx, integration.accountId, [found.id])
+  if (!locked || locked.deletedAt !== null || !(await isInSubtree(tx, integration.groupId, locked.groupId)))
+    return undefined
   return locked
 }
 
@@ -78,12 +81,8 @@ export async function updateProspect(
     )
     // Only the contacts given are judged: an update needs no contact at all, unlike a lead.
     const refused = contacts.problems.find((p) => p.path === '/phones/0' || p.path === '/emails/0')
-    if (refused)
-      return fail('INVALID', `${refused.path === '/phones/0' ? '/phone' : '/email'}: ${refused.message}`)
+    if (refused) return fail('INVALID', refused.message, refused.path === '/phones/0' ? '/phone' : '/email')
 
-    for (const field of ['firstName', 'lastName', 'label', 'archivingReason'] as const) {
-      if (patch[field] !== undefined) Object.assign(prospect, { [field]: patch[field] })
-    }
     const phones: Contact[] = contacts.phones.flatMap((p) =>
       p.e164 && p.key ? [{ value: p.e164, key: p.key }] : [],
     )
@@ -96,6 +95,17 @@ export async function updateProspect(
     ]
     const { holders, candidates } = await lockKeyHolders(tx, prospect.accountId, keys)
     const others = candidates.filter((c) => c.id !== prospect.id)
+    // Merging is account-wide, but a key must not reach, or fold its prospect into, one it cannot see.
+    for (const other of others) {
+      if (!(await isInSubtree(tx, integration.groupId, other.groupId))) {
+        const path = patch.phone !== undefined ? '/phone' : '/email'
+        return fail(
+          'CONFLICT',
+          'this contact belongs to a prospect outside this key’s groups; it was not added',
+          path,
+        )
+      }
+    }
     const change: Change = { events: [], interactions: [] }
     const survivor = chooseSurvivor([prospect, ...others])
     const losers = [prospect, ...others].filter((p) => p.id !== survivor.id)
@@ -104,6 +114,10 @@ export async function updateProspect(
     skipped.push(
       ...(await attach(tx, survivor, { firstName: '', lastName: '', details: {} }, { phones, emails })),
     )
+    // The patch applies to the survivor: when the prospect named was newer, it is now a tombstone.
+    for (const field of ['firstName', 'lastName', 'label', 'archivingReason'] as const) {
+      if (patch[field] !== undefined) Object.assign(survivor, { [field]: patch[field] })
+    }
     if (losers.length > 0 || skipped.length > 0) {
       await insertMerge(tx, {
         accountId: survivor.accountId,

@@ -17,10 +17,7 @@ export async function decideRouting(
   hint: string | undefined,
   at: number,
 ): Promise<RoutingDecision> {
-  const agents = (await findAgentsInSubtree(db, group.id, { active: true })).map((a) => ({
-    ...a,
-    legacyId: a.legacyId,
-  }))
+  const agents = await findAgentsInSubtree(db, group.id, { active: true })
   const withinOfficeHours = isWithinOfficeHours(group.officeHours, group.timezone, new Date(at))
   const base = {
     hint,

@@ -17,10 +17,6 @@ export async function findAccount(db: Executor, id: string): Promise<Account | u
     .executeTakeFirst()
 }
 
-export async function listAccounts(db: Executor): Promise<Account[]> {
-  return db.selectFrom('accounts').select(['id', 'name', 'countryCode', 'createdAt']).orderBy('id').execute()
-}
-
 /** The account's blocked phone and email values (stored forms), which never match. */
 export async function findBlockedValues(db: Executor, accountId: string): Promise<Set<string>> {
   const rows = await db

@@ -263,3 +263,15 @@ export type Executor = Kysely<Database> | Transaction<Database>
 export function inTransaction<T>(db: Executor, work: (tx: Transaction<Database>) => Promise<T>): Promise<T> {
   return db.isTransaction ? work(db as Transaction<Database>) : db.transaction().execute(work)
 }
+
+/**
+ * Rows per INSERT: statements have parameter limits (SQLite 32,766, PostgreSQL 65,535), and a
+ * 1000-lead batch with its keys would pass them in one statement.
+ */
+export const INSERT_CHUNK = 500
+
+export function chunks<T>(rows: T[], size = INSERT_CHUNK): T[][] {
+  const out: T[][] = []
+  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size))
+  return out
+}

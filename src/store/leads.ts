@@ -1,6 +1,6 @@
 import type { Selectable } from 'kysely'
 import type { StoredLead } from '../domain/lead.js'
-import type { Executor, LeadsTable } from './database.js'
+import { chunks, type Executor, type LeadsTable } from './database.js'
 
 export type Lead = Omit<Selectable<LeadsTable>, 'body' | 'error' | 'merged' | 'matchKeys'> & {
   body: StoredLead
@@ -31,8 +31,7 @@ function toLeadRow(lead: Lead) {
 
 /** Inserts leads and indexes their match keys while they are queued. */
 export async function insertLeads(db: Executor, leads: Lead[]): Promise<void> {
-  if (leads.length === 0) return
-  await db.insertInto('leads').values(leads.map(toLeadRow)).execute()
+  for (const chunk of chunks(leads)) await db.insertInto('leads').values(chunk.map(toLeadRow)).execute()
   const keys = leads.flatMap((lead) =>
     [...new Set(lead.matchKeys)].map((keyValue) => ({
       accountId: lead.accountId,
@@ -41,7 +40,7 @@ export async function insertLeads(db: Executor, leads: Lead[]): Promise<void> {
       receivedAt: lead.receivedAt,
     })),
   )
-  if (keys.length > 0) await db.insertInto('leadKeys').values(keys).execute()
+  for (const chunk of chunks(keys)) await db.insertInto('leadKeys').values(chunk).execute()
 }
 
 /**
@@ -49,11 +48,15 @@ export async function insertLeads(db: Executor, leads: Lead[]): Promise<void> {
  * to be applied (its job alive, not parked as dead): `lead` must wait for it, so one person's
  * leads apply in the order received (receipt time, then id).
  */
-export async function findOlderQueuedLead(db: Executor, lead: Lead): Promise<string | undefined> {
+export async function findOlderQueuedLead(
+  db: Executor,
+  lead: Lead,
+): Promise<{ leadId: string; runAt: number } | undefined> {
   if (lead.matchKeys.length === 0) return undefined
-  const row = await db
+  return db
     .selectFrom('leadKeys')
-    .select('leadKeys.leadId')
+    .innerJoin('jobs', 'jobs.subjectId', 'leadKeys.leadId')
+    .select(['leadKeys.leadId', 'jobs.runAt'])
     .where('leadKeys.accountId', '=', lead.accountId)
     .where('leadKeys.keyValue', 'in', lead.matchKeys)
     .where((eb) =>
@@ -62,17 +65,10 @@ export async function findOlderQueuedLead(db: Executor, lead: Lead): Promise<str
         eb.and([eb('leadKeys.receivedAt', '=', lead.receivedAt), eb('leadKeys.leadId', '<', lead.id)]),
       ]),
     )
-    .where(({ exists, selectFrom }) =>
-      exists(
-        selectFrom('jobs')
-          .select('jobs.id')
-          .whereRef('jobs.subjectId', '=', 'leadKeys.leadId')
-          .where('jobs.deadAt', 'is', null),
-      ),
-    )
+    .where('jobs.deadAt', 'is', null)
+    .orderBy('jobs.runAt', 'desc')
     .limit(1)
     .executeTakeFirst()
-  return row?.leadId
 }
 
 export async function forgetLeadKeys(db: Executor, leadId: string): Promise<void> {

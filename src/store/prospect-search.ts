@@ -82,11 +82,14 @@ const NUMBER = /^-?\d+(\.\d+)?$/
  */
 function dataCondition(filter: DataFilter, postgres: boolean): Expression<SqlBool> {
   const path = filter.field.split('.')
+  // The same text on both engines: PostgreSQL's #>> gives 'true'/'false' for booleans, SQLite's
+  // json_extract gives 1/0, so SQLite spells booleans out.
+  const jsonPath = `$.${path.map((p) => `"${p}"`).join('.')}`
   const value = postgres
     ? sql`(prospects.additional_data::jsonb #>> ${`{${path.join(',')}}`})`
-    : sql`json_extract(prospects.additional_data, ${`$.${path.map((p) => `"${p}"`).join('.')}`})`
+    : sql`(case json_type(prospects.additional_data, ${jsonPath}) when 'true' then 'true' when 'false' then 'false' else json_extract(prospects.additional_data, ${jsonPath}) end)`
   if (filter.op === '~')
-    return sql<SqlBool>`cast(${value} as text) like ${likeSubstring(filter.value)} escape '\\'`
+    return sql<SqlBool>`lower(cast(${value} as text)) like ${likeSubstring(filter.value.toLowerCase())} escape '\\'`
   const op = sql.raw(filter.op)
   if (NUMBER.test(filter.value)) {
     const number = postgres

@@ -106,15 +106,19 @@ export async function findPreviousHolder(
   if (keys.length === 0) return null
   const row = await db
     .selectFrom('prospectKeys')
-    .select('prospectId')
-    .where('accountId', '=', accountId)
-    .where('active', '=', 0)
-    .where(
-      'keyValue',
-      'in',
-      keys.map((k) => k.value),
+    .innerJoin('prospects', 'prospects.id', 'prospectKeys.prospectId')
+    .select('prospectKeys.prospectId')
+    .where('prospectKeys.accountId', '=', accountId)
+    .where('prospectKeys.active', '=', 0)
+    .where('prospects.deletedAt', 'is', null)
+    .where((eb) =>
+      eb.or(
+        keys.map((k) =>
+          eb.and([eb('prospectKeys.keyType', '=', k.type), eb('prospectKeys.keyValue', '=', k.value)]),
+        ),
+      ),
     )
-    .orderBy('prospectId', 'desc')
+    .orderBy('prospectKeys.prospectId', 'desc')
     .executeTakeFirst()
   return row?.prospectId ?? null
 }

@@ -95,14 +95,3 @@ export async function findAgentsInSubtree(
   const rows = await query.orderBy('id').execute()
   return rows.map(userFromRow)
 }
-
-/** Ids of the groups `userId` belongs to. */
-export async function findMemberships(db: Executor, userId: string): Promise<string[]> {
-  const rows = await db
-    .selectFrom('groupMembers')
-    .select('groupId')
-    .where('userId', '=', userId)
-    .orderBy('groupId')
-    .execute()
-  return rows.map((r) => r.groupId)
-}

@@ -176,7 +176,7 @@ describe(`identity: merge rules (${ENGINE})`, () => {
     assert.ok((await storeLeads(t.db, stored, { at })).ok)
     const [older, newer] = stored.map((l) => l.id) as [string, string]
     const early = await processLead(t.db, newer, () => at)
-    assert.deepEqual(early, { status: 'deferred', leadId: newer, waitingFor: older })
+    assert.deepEqual(early, { status: 'deferred', leadId: newer, waitingFor: older, until: at })
     assert.equal(
       (await t.db.selectFrom('leads').select('status').where('id', '=', newer).executeTakeFirstOrThrow())
         .status,

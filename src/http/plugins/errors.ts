@@ -26,14 +26,32 @@ export function toApiError(error: FastifyError): ApiError {
   return new ApiError('UNEXPECTED_ERROR', 'Unexpected error')
 }
 
-/** Errors that mean the database is down or saturated rather than that the code is wrong. */
+/**
+ * Errors that mean the database is down or saturated rather than that the request or the code is
+ * wrong: refused or broken connections, SQLite busy or out of space, and PostgreSQL's connection
+ * failures (08000-08006, not 08P01, a protocol violation), insufficient resources (53xxx) and
+ * shutdowns (57P01-57P03). Only these answer 503 with Retry-After.
+ */
+const OUTAGE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'SQLITE_BUSY',
+  'SQLITE_FULL',
+  'SQLITE_IOERR',
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+  '57P01',
+  '57P02',
+  '57P03',
+])
+
 function isStorageOutage(error: Error & { code?: string }): boolean {
   const code = error.code ?? ''
-  return (
-    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'SQLITE_BUSY', 'SQLITE_FULL', 'SQLITE_IOERR'].includes(
-      code,
-    ) || /^(08|53|57P)/.test(code) // PostgreSQL: connection exception, insufficient resources, operator intervention
-  )
+  return OUTAGE_CODES.has(code) || code.startsWith('53')
 }
 
 async function errorsPlugin(app: FastifyInstance) {

@@ -34,7 +34,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         const pending = await pendingMigrations(app.db)
         if (pending.length > 0) problems.push(`pending migrations: ${pending.join(', ')}`)
       } catch (error) {
-        problems.push(`database unreachable: ${(error as Error).message}`)
+        // Unauthenticated route: the detail goes to the log, not to whoever asks.
+        app.log.error({ err: error }, 'readiness check failed')
+        problems.push('database unreachable')
       }
       if (problems.length > 0) return reply.status(503).send({ status: 'unavailable', problems })
       return { status: 'ready' }

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely'
+import { foldName } from '../../domain/names.js'
 
 /**
  * What the prospects and interactions API needs (api.md §3–§4): deletion, a folded name for
@@ -45,25 +46,34 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .columns(['agent_id', 'prospect_id', 'created_at'])
     .execute()
   if (db.getExecutor().adapter.constructor.name.startsWith('Postgres')) {
-    await sql`create extension if not exists pg_trgm`.execute(db)
-    await sql`create index prospects_search_name on prospects using gin (search_name gin_trgm_ops)`.execute(
+    // The extension is database-wide: make it once, in public (not in whichever schema migrates
+    // first), under a lock because migration locks are per schema; then name its operator class
+    // wherever it lives, since another schema's search_path may not include it.
+    await sql`select pg_advisory_xact_lock(hashtext('ventas:pg_trgm'))`.execute(db)
+    await sql`create extension if not exists pg_trgm with schema public`.execute(db)
+    const { rows } = await sql<{
+      schema: string
+    }>`select extnamespace::regnamespace::text as schema from pg_extension where extname = 'pg_trgm'`.execute(
+      db,
+    )
+    const schema = rows[0]?.schema ?? 'public'
+    await sql`create index prospects_search_name on prospects using gin (search_name ${sql.id(schema, 'gin_trgm_ops')})`.execute(
       db,
     )
   }
+  await backfillSearchNames(db)
 }
 
-export async function down(db: Kysely<unknown>): Promise<void> {
-  for (const index of [
-    'prospects_live',
-    'prospects_created',
-    'prospects_assigned',
-    'prospects_transferred',
-    'interactions_account',
-    'interactions_agent',
-  ]) {
-    await db.schema.dropIndex(index).execute()
+/** Prospects made before this migration get their folded names. */
+async function backfillSearchNames(db: Kysely<unknown>): Promise<void> {
+  const rows = await sql<{
+    id: string
+    first_name: string
+    last_name: string
+  }>`select id, first_name, last_name from prospects`.execute(db)
+  for (const row of rows.rows) {
+    await sql`update prospects set search_name = ${foldName(`${row.first_name} ${row.last_name}`)} where id = ${row.id}`.execute(
+      db,
+    )
   }
-  await sql`drop index if exists prospects_search_name`.execute(db)
-  await db.schema.alterTable('prospects').dropColumn('search_name').execute()
-  await db.schema.alterTable('prospects').dropColumn('deleted_at').execute()
 }

@@ -2,8 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { ALL_INDUSTRIES } from '../../../domain/industries.js'
 import { processLeadNow } from '../../../jobs/worker.js'
-import { viewInteraction, viewProspect } from '../../../services/prospect-views.js'
-import { findGroup } from '../../../store/groups.js'
+import { viewFromOutside, viewInteraction, viewProspect } from '../../../services/prospect-views.js'
+import { findGroup, isInSubtree } from '../../../store/groups.js'
 import { findInteractionsOfLead } from '../../../store/interactions.js'
 import { findLeadsOfProspect } from '../../../store/leads.js'
 import { findProspect } from '../../../store/prospects.js'
@@ -63,8 +63,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         const leads = (await findLeadsOfProspect(app.db, prospect.id)).filter(
           (l) => !result.merged || l.id === lead.id,
         )
-        const additionalData = principal(request).scopes.includes('prospects:readAdditionalData')
-        const view = await viewProspect(app.db, prospect, { additionalData, leads, merged: result.merged })
+        const integration = principal(request)
+        const additionalData = integration.scopes.includes('prospects:readAdditionalData')
+        const full = await viewProspect(app.db, prospect, { additionalData, leads, merged: result.merged })
+        const visible = await isInSubtree(app.db, integration.groupId, prospect.groupId)
+        const view = visible ? full : viewFromOutside(full, lead)
         return { ...view, interactions: (await findInteractionsOfLead(app.db, lead.id)).map(viewInteraction) }
       },
     )

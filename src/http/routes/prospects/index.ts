@@ -47,11 +47,14 @@ const ListQuery = Type.Object({
 /** Expected failures of the prospect services as the contract's errors. */
 function orThrow<T>(result: Result<T>): T {
   if (result.ok) return result.value
+  const details = result.path ? [{ path: result.path, message: result.message, in: 'body' }] : undefined
   if (result.code === 'NOT_FOUND') throw new ApiError('NOT_FOUND', result.message)
-  const [path, ...message] = result.message.split(': ')
-  throw new ApiError('SCHEMA_VALIDATION_FAILED', `Invalid body: ${result.message}`, [
-    { path: path as string, message: message.join(': '), in: 'body' },
-  ])
+  if (result.code === 'CONFLICT') throw new ApiError('CONFLICT', result.message, details)
+  throw new ApiError(
+    'SCHEMA_VALIDATION_FAILED',
+    `Invalid body: ${result.path ?? ''} ${result.message}`.trim(),
+    details,
+  )
 }
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
@@ -189,7 +192,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['Prospects'],
         params: ProspectParams,
         body: UpdateProspectSchema,
-        response: { 200: ProspectSchema, ...oneErrors },
+        response: { 200: ProspectSchema, 409: Type.Ref('Error'), ...oneErrors },
       },
     },
     async (request) => {
@@ -214,9 +217,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const integration = principal(request)
-      const before = await view(integration, await visible(integration, request.params.prospectId))
-      orThrow(await deleteProspect(app.db, integration, request.params.prospectId, app.now()))
-      return before
+      return view(
+        integration,
+        orThrow(await deleteProspect(app.db, integration, request.params.prospectId, app.now())),
+      )
     },
   )
 
