@@ -338,6 +338,48 @@ describe(`lead routes (${ENGINE})`, () => {
     assert.match(body, /ventas_queue_oldest_age_seconds \d/)
   })
 
+  test('a lead that merges into a prospect outside the key’s groups answers without that prospect’s data', async () => {
+    // The seed's prospect (Juan Pérez, +5491145520371) is in account A's root group; the Norte key cannot see it.
+    const res = await post(
+      '/v1/lead/retail',
+      { utmSource: 'norte', firstName: 'Sofía', phones: ['+54 9 11 4552-0371'] },
+      s.keys.norte,
+    )
+    assert.equal(res.statusCode, 200, res.body)
+    const body = res.json()
+    assert.equal(body.id, s.a.lead.prospectId, 'merged into the existing prospect (merging is account-wide)')
+    assert.equal(body.merged, true)
+    assert.equal(body.firstName, 'Sofía')
+    assert.equal(body.lastName, undefined)
+    assert.deepEqual([body.phones, body.emails, body.contactMediums, body.agent], [[], [], [], undefined])
+    assert.deepEqual(body.leads.map((l: { id: string }) => l.id).length, 1)
+    assert.ok(!res.body.includes('Pérez'), 'nothing of the other group’s prospect')
+    assert.equal((await get(`/v1/prospect/${body.id}`, s.keys.norte)).statusCode, 404)
+  })
+
+  test('a batch of 1000 leads with 20 phones each stays within the database’s parameter limits', async () => {
+    const leads = Array.from({ length: 1000 }, (_, i) => ({
+      utmSource: 'bulk',
+      phones: Array.from({ length: 20 }, (_, j) => `+55 31 9${String(10_000_000 + i * 20 + j)}`),
+    }))
+    const res = await post('/v2/leads/retail/batch', { leads })
+    assert.equal(res.statusCode, 202, res.body.slice(0, 300))
+    assert.ok(res.json().results.every((r: { status?: string }) => r.status === 'queued'))
+    const keys = await t.db
+      .selectFrom('leadKeys')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where(
+        'leadId',
+        'in',
+        res
+          .json()
+          .results.slice(0, 10)
+          .map((r: { id: string }) => r.id),
+      )
+      .executeTakeFirstOrThrow()
+    assert.equal(Number(keys.n), 200)
+  })
+
   async function countLeads() {
     const row = await t.db
       .selectFrom('leads')

@@ -313,4 +313,30 @@ describe(`prospect changes (${ENGINE})`, () => {
       assert.equal(other.statusCode, 404)
     })
   })
+
+  test('a contact held by a prospect outside the key’s groups is refused 409, and nothing merges', async () => {
+    const norte = s.integrations.norte
+    const mine = await ingest(
+      t.db,
+      norte,
+      s.a.norte,
+      { utmSource: 'norte', emails: ['norte.cliente@loja.com.ar'] },
+      tick(),
+    )
+    const theirs = await lead({ phones: ['+54 9 11 7000-0001'] }) // the root group's, unseen by Norte
+    const res = await api(
+      'PATCH',
+      `/prospect/${mine.prospectId}`,
+      { phone: '011 15-7000-0001', label: 'x' },
+      s.keys.norte,
+    )
+    assert.equal(res.statusCode, 409, res.body)
+    assert.equal(res.json().code, 'CONFLICT')
+    assert.equal(res.json().details[0].path, '/phone')
+    assert.equal(
+      (await api('GET', `/prospect/${mine.prospectId}`, undefined, s.keys.norte)).json().label,
+      undefined,
+    )
+    assert.deepEqual((await api('GET', `/prospect/${theirs.prospectId}`)).json().phones, ['+5491170000001'])
+  })
 })
