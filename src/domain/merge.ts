@@ -91,3 +91,20 @@ export function fieldsFromLead(
   for (const field of FILLABLE_DETAILS) if (lead[field] !== undefined) details[field] = lead[field]
   return { firstName: lead.firstName ?? '', lastName: lead.lastName ?? '', details }
 }
+
+/**
+ * The contacts of parsed phones and emails that may match (usable and not blocked), in the form a
+ * prospect holds them, and their match keys.
+ */
+export function matchable(contacts: {
+  phones: { e164: string | null; key: string | null }[]
+  emails: { stored: string | null; key: string | null }[]
+}): { phones: Contact[]; emails: Contact[]; keys: MatchKey[] } {
+  const phones = contacts.phones.flatMap((p) => (p.e164 && p.key ? [{ value: p.e164, key: p.key }] : []))
+  const emails = contacts.emails.flatMap((e) => (e.stored && e.key ? [{ value: e.stored, key: e.key }] : []))
+  const keys: MatchKey[] = [
+    ...phones.map((p) => ({ type: 'phone' as const, value: p.key })),
+    ...emails.map((e) => ({ type: 'email' as const, value: e.key })),
+  ]
+  return { phones, emails, keys }
+}

@@ -8,6 +8,7 @@ import {
   MAX_EMAILS,
   MAX_PHONES,
   type MatchKey,
+  matchable,
   type ProspectFields,
   unionContacts,
 } from '../domain/merge.js'
@@ -82,12 +83,7 @@ async function applyLead(tx: Transaction, leadId: string, at: number): Promise<P
   if (!contacts.usable)
     return reject(tx, lead, contacts.problems.map((p) => `${p.path} ${p.message}`).join('; '), at)
 
-  const phones = contacts.phones.flatMap((p) => (p.e164 && p.key ? [{ value: p.e164, key: p.key }] : []))
-  const emails = contacts.emails.flatMap((e) => (e.stored && e.key ? [{ value: e.stored, key: e.key }] : []))
-  const keys: MatchKey[] = [
-    ...phones.map((p) => ({ type: 'phone' as const, value: p.key })),
-    ...emails.map((e) => ({ type: 'email' as const, value: e.key })),
-  ]
+  const { phones, emails, keys } = matchable(contacts)
 
   const { holders, candidates } = await lockKeyHolders(tx, lead.accountId, keys)
 

@@ -1,6 +1,6 @@
 import { interactionOf } from '../domain/interactions.js'
 import { assessContacts } from '../domain/lead.js'
-import { type Contact, chooseSurvivor, type MatchKey } from '../domain/merge.js'
+import { chooseSurvivor, matchable } from '../domain/merge.js'
 import { fail, ok, type Result } from '../domain/result.js'
 import type { NewEvent as NewEventInput } from '../http/schemas/lead.js'
 import { findBlockedValues } from '../store/accounts.js'
@@ -83,16 +83,7 @@ export async function updateProspect(
     const refused = contacts.problems.find((p) => p.path === '/phones/0' || p.path === '/emails/0')
     if (refused) return fail('INVALID', refused.message, refused.path === '/phones/0' ? '/phone' : '/email')
 
-    const phones: Contact[] = contacts.phones.flatMap((p) =>
-      p.e164 && p.key ? [{ value: p.e164, key: p.key }] : [],
-    )
-    const emails: Contact[] = contacts.emails.flatMap((e) =>
-      e.stored && e.key ? [{ value: e.stored, key: e.key }] : [],
-    )
-    const keys: MatchKey[] = [
-      ...phones.map((p) => ({ type: 'phone' as const, value: p.key })),
-      ...emails.map((e) => ({ type: 'email' as const, value: e.key })),
-    ]
+    const { phones, emails, keys } = matchable(contacts)
     const { holders, candidates } = await lockKeyHolders(tx, prospect.accountId, keys)
     const others = candidates.filter((c) => c.id !== prospect.id)
     // Merging is account-wide, but a key must not reach, or fold its prospect into, one it cannot see.
