@@ -25,11 +25,22 @@ async function migratorFor(db: Db): Promise<Migrator> {
   return new Migrator({ db, provider, migrationTableSchema: rows[0]?.schema ?? 'public' })
 }
 
-/** Applies every pending migration; returns the names applied. Throws on the first failure. */
+/**
+ * Applies every pending migration; returns the names applied. Throws on the first failure.
+ * On SQLite, Kysely takes no migration lock (it assumes one connection), so processes starting
+ * together on a fresh file (`serve` beside a CLI command) race, and the loser fails in whichever
+ * statement meets the winner's work ("already exists", "duplicate column", "locked"). Its
+ * transaction rolled back, so it tries again; by then the winner has applied everything and
+ * nothing is pending. A migration that is really broken still fails, after ten tries (~2.5 s).
+ */
 export async function migrateToLatest(db: Db): Promise<string[]> {
-  const { error, results } = await (await migratorFor(db)).migrateToLatest()
-  if (error) throw error instanceof Error ? error : new Error(String(error))
-  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName)
+  const tries = engineOf(db) === 'sqlite' ? 10 : 1
+  for (let attempt = 1; ; attempt++) {
+    const { error, results } = await (await migratorFor(db)).migrateToLatest()
+    if (!error) return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName)
+    if (attempt >= tries) throw error instanceof Error ? error : new Error(String(error))
+    await new Promise((resolve) => setTimeout(resolve, 50 * attempt))
+  }
 }
 
 /** Names of the migrations not yet applied (empty when the schema is current). */
