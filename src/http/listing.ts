@@ -45,19 +45,30 @@ export const PageQuery = {
   ...FormatQuery,
 }
 
+const ISO_8601 = /^(\d{4}-\d{2}-\d{2})(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:?\d{2})?)?$/
+
 /**
- * A query date. A date without a time is a whole day: as a start it begins at 00:00 UTC, as an
- * end it runs to 23:59:59.999 UTC, so `createdBefore=2026-01-31` includes the 31st.
+ * A query date: ISO 8601, a date or a date-time (no offset means UTC). A date without a time is a
+ * whole day: as a start it begins at 00:00 UTC, as an end it runs to 23:59:59.999 UTC, so
+ * `createdBefore=2026-01-31` includes the 31st. Anything else is refused by name: JavaScript's
+ * Date.parse would quietly read `12` as 2001-12-01 and `2026-02-30` as 2 March.
  */
 function parseDate(name: string, text: string | undefined, end: boolean): number | undefined {
   if (text === undefined) return undefined
-  const time = Date.parse(text)
-  if (Number.isNaN(time)) {
-    throw new ApiError('SCHEMA_VALIDATION_FAILED', `Invalid querystring: /${name} is not a date`, [
-      { path: `/${name}`, message: 'must be an ISO 8601 date or date-time', in: 'querystring' },
+  const match = ISO_8601.exec(text.trim())
+  const day = match?.[1]
+  const dateOnly = match !== null && match[2] === undefined
+  const time = match ? Date.parse(match[5] || !match[2] ? text.trim() : `${text.trim()}Z`) : Number.NaN
+  if (!day || Number.isNaN(time) || new Date(Date.parse(day)).toISOString().slice(0, 10) !== day) {
+    throw new ApiError('SCHEMA_VALIDATION_FAILED', `Invalid querystring: /${name} is not an ISO 8601 date`, [
+      {
+        path: `/${name}`,
+        message: 'must be an ISO 8601 date (2026-11-24) or date-time (2026-11-24T13:00:00Z)',
+        in: 'querystring',
+      },
     ])
   }
-  return end && /^\d{4}-\d{2}-\d{2}$/.test(text.trim()) ? time + DAY_MS - 1 : time
+  return end && dateOnly ? time + DAY_MS - 1 : time
 }
 
 /**
@@ -84,6 +95,9 @@ export function dateRanges<F extends DateFamily>(
     if (range.after === undefined && range.before === undefined) continue
     const checked = checkRange(family, range, limited, now)
     if (!checked.ok) throw new ApiError('INVALID_DATE_RANGE', checked.message)
+    // Without a limit a lone end date still gets a 31-day window, ending there.
+    if (!limited && range.after === undefined && range.before !== undefined)
+      range.after = range.before - WINDOW_MS
     ranges[family] = checked.range
   }
   if (!limited && windowFamily && Object.keys(ranges).length === 0)

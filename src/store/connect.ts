@@ -1,13 +1,44 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
-import { CamelCasePlugin, Kysely, PostgresDialect, SqliteDialect } from 'kysely'
+import {
+  CamelCasePlugin,
+  CompiledQuery,
+  type DatabaseConnection,
+  Kysely,
+  PostgresDialect,
+  SqliteDialect,
+  type SqliteDialectConfig,
+  SqliteDriver,
+} from 'kysely'
 import pg from 'pg'
 import type { Storage } from '../config.js'
 import type { Database, Db } from './database.js'
 
 // int8 (bigint) columns hold epoch milliseconds, well inside Number's exact range.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value))
+
+/**
+ * SQLite transactions begin IMMEDIATE: they take the write lock at once, so a second process (a
+ * CLI command beside `ventas serve`) waits its turn under busy_timeout. With SQLite's default
+ * deferred BEGIN, a transaction that reads and then writes fails at once with SQLITE_BUSY when
+ * another process wrote in between; busy_timeout does not cover that lock upgrade.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'))
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(private readonly sqlite: SqliteDialectConfig) {
+    super(sqlite)
+  }
+
+  override createDriver() {
+    return new ImmediateSqliteDriver(this.sqlite)
+  }
+}
 
 export type ConnectOptions = {
   /** SQLite: FULL makes an acknowledged write survive a power loss; NORMAL only a process crash. */
@@ -25,7 +56,7 @@ export function connect(storage: Storage, options: ConnectOptions = {}): Db {
     database.pragma(`synchronous = ${options.sqliteSynchronous ?? 'FULL'}`)
     database.pragma('busy_timeout = 5000')
     database.pragma('foreign_keys = ON')
-    return new Kysely<Database>({ dialect: new SqliteDialect({ database }), plugins })
+    return new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }), plugins })
   }
   const pool = new pg.Pool({
     connectionString: storage.url,
