@@ -16,6 +16,7 @@ import {
   type Lead,
   saveIdempotencyKey,
 } from '../store/leads.js'
+import { withRaceRetry } from './merging.js'
 
 /**
  * Accepting leads (api.md §2, identity.md §3): everything that can refuse a lead runs before
@@ -81,22 +82,15 @@ export function checkLead(
  * Stores checked leads and their jobs in one transaction. A lead whose (provider, providerLeadId)
  * this integration already sent is not stored again: the original is returned. An idempotency key
  * replays its original lead, or refuses a different body with IDEMPOTENCY_KEY_REUSED. A race
- * between two identical requests ends at a unique index and is retried once, finding the winner.
+ * between two identical requests on PostgreSQL ends at a unique index and is retried, finding the
+ * winner (on SQLite transactions begin IMMEDIATE, so the second simply sees the first).
  */
 export async function storeLeads(
   db: Db,
   leads: Lead[],
   options: { idempotencyKey?: string; at: number },
 ): Promise<{ ok: true; accepted: Accepted[] } | { ok: false; refusal: Refusal }> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await db.transaction().execute((tx) => storeIn(tx, leads, options))
-    } catch (error) {
-      const code = (error as { code?: string }).code ?? ''
-      if (attempt < 3 && (code === '23505' || code.startsWith('SQLITE_CONSTRAINT'))) continue
-      throw error
-    }
-  }
+  return withRaceRetry(db, (tx) => storeIn(tx, leads, options))
 }
 
 async function storeIn(tx: Tx, leads: Lead[], options: { idempotencyKey?: string; at: number }) {

@@ -6,7 +6,7 @@ import { viewFromOutside, viewInteraction, viewProspect } from '../../../service
 import { findGroup, isInSubtree } from '../../../store/groups.js'
 import { findInteractionsOfLead } from '../../../store/interactions.js'
 import { findLeadsOfProspect } from '../../../store/leads.js'
-import { findProspect } from '../../../store/prospects.js'
+import { resolveSurvivor } from '../../../store/prospects.js'
 import { ApiError } from '../../errors.js'
 import { principal } from '../../plugins/auth.js'
 import { authErrors } from '../../schemas/common.js'
@@ -58,7 +58,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           )
         if (result.status === 'rejected') throw new ApiError('UNPROCESSABLE_LEAD', result.error.message)
         if (result.status === 'missing') throw new Error(`lead ${lead.id} vanished after commit`)
-        const prospect = await findProspect(app.db, lead.accountId, result.prospectId)
+        // The survivor, should a later lead have merged this prospect away in the meantime.
+        const prospect = await resolveSurvivor(app.db, lead.accountId, result.prospectId)
         if (!prospect) throw new Error(`prospect ${result.prospectId} of lead ${lead.id} not found`)
         const leads = (await findLeadsOfProspect(app.db, prospect.id)).filter(
           (l) => !result.merged || l.id === lead.id,
