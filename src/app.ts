@@ -15,11 +15,13 @@ import interactionRoutes from './http/routes/interactions/index.js'
 import industryRoutes from './http/routes/leads/industries.js'
 import leadV1Routes from './http/routes/leads/v1.js'
 import leadV2Routes from './http/routes/leads/v2.js'
+import notificationRoutes from './http/routes/notifications/index.js'
 import prospectRoutes from './http/routes/prospects/index.js'
 import { validatorCompiler } from './http/validation.js'
 import type { LeadWorker } from './jobs/worker.js'
 import { LastUsedTracker } from './services/last-used.js'
 import type { Db } from './store/database.js'
+import type { WebhookWorker } from './webhooks/worker.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -29,6 +31,8 @@ declare module 'fastify' {
     lastUsed: LastUsedTracker
     /** The in-process worker (ventas serve), nudged when leads commit; null in `ventas api`. */
     leadWorker: LeadWorker | null
+    /** The in-process webhook sender (ventas serve), nudged when deliveries are queued again. */
+    webhookWorker: WebhookWorker | null
     /** The clock every time-dependent rule reads (office hours, windows); tests inject their own. */
     now: () => number
   }
@@ -105,6 +109,7 @@ export async function buildApp(options: AppOptions) {
   app.decorate('now', options.now ?? Date.now)
   app.decorate('lastUsed', new LastUsedTracker(options.db))
   app.decorate('leadWorker', null as LeadWorker | null)
+  app.decorate('webhookWorker', null as WebhookWorker | null)
   app.addHook('onClose', async () => app.lastUsed.close())
 
   app.addHook('onRequest', async (request, reply) => {
@@ -138,6 +143,7 @@ export async function buildApp(options: AppOptions) {
       await api.register(leadV1Routes, { prefix })
       await api.register(prospectRoutes, { prefix })
       await api.register(interactionRoutes, { prefix })
+      await api.register(notificationRoutes, { prefix })
     }
     for (const prefix of V2_PREFIXES) await api.register(leadV2Routes, { prefix })
   })

@@ -24,6 +24,10 @@ export type Config = {
   sqliteSynchronous: 'FULL' | 'NORMAL'
   /** How long a worker's claim on a job lasts; a dead worker's jobs return after it. */
   workerLeaseMs: number
+  /** How long one webhook attempt may take, connect to last byte (webhooks.md §4: 15 s). */
+  webhookTimeoutMs: number
+  /** How long the delivery log keeps deliveries: delivered ones, then failed ones (webhooks.md §5). */
+  webhookRetention: { deliveredDays: number; failedDays: number }
 }
 
 export class ConfigError extends Error {
@@ -70,6 +74,14 @@ function parseRateLimit(raw: string): Config['rateLimit'] {
   const burst = match[2] ? Number(match[2]) : perSecond * 2
   if (perSecond < 1 || burst < perSecond) throw new Error('the rate must be ≥ 1 and the burst ≥ the rate')
   return { perSecond, burst }
+}
+
+function parseRetention(raw: string): Config['webhookRetention'] {
+  const match = /^(\d+):(\d+)$/.exec(raw.trim())
+  if (!match) throw new Error('expected <days to keep delivered>:<days to keep failed>, e.g. 30:90')
+  const [deliveredDays, failedDays] = [Number(match[1]), Number(match[2])]
+  if (deliveredDays < 1 || failedDays < 1) throw new Error('both must be at least 1 day')
+  return { deliveredDays, failedDays }
 }
 
 function oneOf<T extends string>(values: readonly T[], transform = (s: string) => s) {
@@ -135,6 +147,17 @@ const PARSERS = {
       return ms
     },
   },
+  webhookTimeoutMs: {
+    variable: 'VENTAS_WEBHOOK_TIMEOUT_MS',
+    fallback: '15000',
+    parse: (raw: string) => {
+      const ms = Number(raw)
+      if (!Number.isInteger(ms) || ms < 100 || ms > 60_000)
+        throw new Error('expected a whole number of milliseconds from 100 to 60000')
+      return ms
+    },
+  },
+  webhookRetention: { variable: 'VENTAS_WEBHOOK_RETENTION_DAYS', fallback: '30:90', parse: parseRetention },
 } satisfies { [K in keyof Config]: Parser<NonNullable<Config[K]>> }
 
 /** Reads and validates the environment. Throws ConfigError on the first bad variable. */

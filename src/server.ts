@@ -6,6 +6,9 @@ import { type Bootstrapped, bootstrapIfEmpty } from './services/bootstrap.js'
 import { connect } from './store/connect.js'
 import type { Db } from './store/database.js'
 import { migrateToLatest } from './store/migrator.js'
+import { VERSION } from './version.js'
+import { WebhookSender } from './webhooks/sender.js'
+import { WebhookWorker, type WebhookWorkerOptions } from './webhooks/worker.js'
 
 export type Running = { app: App; db: Db; url: string; stop: () => Promise<void> }
 
@@ -34,17 +37,56 @@ export function banner(url: string, first: Bootstrapped | null, leadRoute: boole
   ].join('\n')
 }
 
-/** `ventas worker`: lead processing only, until SIGTERM lets the job in hand finish. */
+/** The webhook sender of a process, configured (webhooks.md §3–§5). */
+function webhookWorker(
+  db: Db,
+  config: Config,
+  secretKey: Buffer,
+  options: Pick<WebhookWorkerOptions, 'log' | 'onAttempt'>,
+): WebhookWorker {
+  const sender = new WebhookSender({
+    allowPrivate: config.webhookAllowPrivate,
+    timeoutMs: config.webhookTimeoutMs,
+    userAgent: `Ventas-Webhooks/${VERSION}`,
+  })
+  const days = 24 * 3_600_000
+  const worker = new WebhookWorker(db, {
+    ...options,
+    secretKey,
+    sender,
+    // Longer than an attempt can take, so only a sender that died loses its claim.
+    leaseMs: config.webhookTimeoutMs + config.workerLeaseMs,
+    retention: {
+      deliveredMs: config.webhookRetention.deliveredDays * days,
+      failedMs: config.webhookRetention.failedDays * days,
+    },
+  })
+  const stop = worker.stop.bind(worker)
+  worker.stop = async () => {
+    await stop()
+    await sender.close()
+  }
+  return worker
+}
+
+/** `ventas worker`: lead processing and webhook delivery, until SIGTERM lets the work in hand finish. */
 export async function startWorker(config: Config): Promise<{ stop: () => Promise<void> }> {
+  const secretKey = loadSecretKey(config)
   const db = connect(config.storage, { sqliteSynchronous: config.sqliteSynchronous })
   await migrateToLatest(db)
   const log = pino({ level: config.logLevel })
-  const worker = new LeadWorker(db, { log, leaseMs: config.workerLeaseMs })
+  const webhooks = webhookWorker(db, config, secretKey, { log })
+  const worker = new LeadWorker(db, {
+    log,
+    leaseMs: config.workerLeaseMs,
+    onProcessed: () => webhooks.nudge(),
+  })
   worker.start()
-  log.info({ worker: worker.name }, 'lead worker started')
+  webhooks.start()
+  log.info({ worker: worker.name, webhooks: webhooks.name }, 'worker started')
   return {
     stop: async () => {
-      await worker.stop()
+      await Promise.all([worker.stop(), webhooks.stop()])
       await db.destroy()
     },
   }
@@ -66,14 +108,23 @@ export async function startServer(
   const first = config.bootstrap ? await bootstrapIfEmpty(db, secretKey, config.defaultCountry) : null
   const app = await buildApp({ config, db, secretKey })
   if (options.withWorker) {
+    const webhooks = webhookWorker(db, config, secretKey, {
+      log: app.log,
+      onAttempt: (topic, outcome) => app.webhookMetrics.inc({ topic, outcome }),
+    })
     const leadWorker = new LeadWorker(db, {
       log: app.log,
       leaseMs: config.workerLeaseMs,
-      onProcessed: app.leadMetrics.processed,
+      onProcessed: (result) => {
+        app.leadMetrics.processed(result)
+        webhooks.nudge()
+      },
     })
     app.leadWorker = leadWorker
+    app.webhookWorker = webhooks
     leadWorker.start()
-    app.addHook('onClose', () => leadWorker.stop())
+    webhooks.start()
+    app.addHook('onClose', () => Promise.all([leadWorker.stop(), webhooks.stop()]).then(() => undefined))
   }
   await app.listen({ port: config.port, host: config.host })
   const address = app.server.address()

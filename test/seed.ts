@@ -5,9 +5,11 @@ import { createIntegration, revokeIntegration } from '../src/services/access.js'
 import { createAccount, createGroup, createUser } from '../src/services/directory.js'
 import { checkLead, storeLeads } from '../src/services/intake.js'
 import { processLead } from '../src/services/processing.js'
+import { subscribe } from '../src/services/subscriptions.js'
 import type { Db } from '../src/store/database.js'
 import type { Group } from '../src/store/groups.js'
 import type { Integration } from '../src/store/integrations.js'
+import { dispatchEvents } from '../src/webhooks/dispatcher.js'
 
 function must<T>(result: Result<T>): T {
   if (!result.ok) throw new Error(`seed failed: ${result.message}`)
@@ -71,6 +73,18 @@ export async function seed(db: Db, secretKey: Buffer) {
   const revoked = await key(a.account.id, a.group.id, 'Old site', ALL_SCOPES)
   must(await revokeIntegration(db, revoked.integration.id, 'test'))
 
+  // The root listens to webhooks (the URL is never called: no test here runs a sender on it).
+  const subscription = await subscribe(
+    db,
+    all.integration,
+    {
+      topics: ['prospects', 'interactions', 'leads'],
+      callbackUrl: 'https://93.184.216.34/ventas?token=seed',
+    },
+    secretKey,
+    Date.now(),
+  )
+
   const ingested = await ingest(db, all.integration, norte, {
     utmSource: 'seed',
     firstName: 'Juan',
@@ -84,13 +98,30 @@ export async function seed(db: Db, secretKey: Buffer) {
     .where('leadId', '=', ingested.id)
     .executeTakeFirstOrThrow()
   const lead = { ...ingested, interactionId: note.id }
+  await dispatchEvents(db, Date.now())
+  const delivery = await db
+    .selectFrom('deliveries')
+    .select('id')
+    .where('subscriptionId', '=', subscription.id)
+    .executeTakeFirstOrThrow()
 
   const b = must(await createAccount(db, { name: 'Loja Azul', countryCode: 'BR' }))
   const bAgent = await user(b.account.id, 'rita@lojaazul.com.br', [b.group.id], { working: true })
   const bKey = await key(b.account.id, b.group.id, 'Loja site', ALL_SCOPES)
 
   return {
-    a: { account: a.account, root: a.group, norte, desk, oeste, agents: { ana, beto, carla }, admin, lead },
+    a: {
+      account: a.account,
+      root: a.group,
+      norte,
+      desk,
+      oeste,
+      agents: { ana, beto, carla },
+      admin,
+      lead,
+      subscription,
+      deliveryId: delivery.id,
+    },
     b: { account: b.account, root: b.group, agent: bAgent },
     keys: {
       all: all.key,

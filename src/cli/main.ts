@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { type ParseArgsConfig, parseArgs } from 'node:util'
 import { ConfigError } from '../config.js'
-import { accountsCreate, groupsCreate, usersCreate } from './commands/directory.js'
+import { accountsCreate, accountsUpdate, groupsCreate, usersCreate } from './commands/directory.js'
 import { importLeads } from './commands/import.js'
 import { keysCreate, keysList, keysRevoke, keysRotate } from './commands/keys.js'
 import { api, doctor, migrate, serve, worker } from './commands/operations.js'
@@ -25,6 +25,7 @@ const COMMANDS: Record<string, Command> = {
   migrate,
   doctor,
   'accounts create': accountsCreate,
+  'accounts update': accountsUpdate,
   'groups create': groupsCreate,
   'users create': usersCreate,
   'keys create': keysCreate,

@@ -53,3 +53,45 @@ export function parseRetryAfter(header: string | undefined, now: number): number
   const at = Date.parse(header)
   return Number.isNaN(at) ? null : Math.max(0, at - now)
 }
+
+/** A subscription whose every delivery has failed for this long is deactivated (webhooks.md §4). */
+export const WEBHOOK_GIVE_UP_MS = 5 * 24 * 3_600_000
+
+export type AttemptVerdict = {
+  status: 'pending' | 'delivered' | 'failed'
+  nextAttemptAt: number | null
+  /** Why the subscription is deactivated now, if it is. */
+  deactivate: string | null
+}
+
+/**
+ * What one attempt means (webhooks.md §4): `2xx` delivers; anything else, or no answer, fails the
+ * attempt and schedules the next one (`Retry-After` honoured on 429 and 503), or fails the delivery
+ * after the last. `410 Gone` fails it and deactivates the subscription at once; so does a failure
+ * when every attempt since `failingSince` (the start of the subscription's unbroken run of
+ * failures, this one included) has failed for five days.
+ */
+export function judgeAttempt(
+  attempt: { number: number; statusCode: number | null; retryAfter: string | null },
+  now: number,
+  failingSince: number,
+  random: () => number = Math.random,
+): AttemptVerdict {
+  const { number, statusCode } = attempt
+  if (statusCode !== null && statusCode >= 200 && statusCode < 300)
+    return { status: 'delivered', nextAttemptAt: null, deactivate: null }
+  if (statusCode === 410)
+    return { status: 'failed', nextAttemptAt: null, deactivate: 'the callback answered 410 Gone' }
+  const retryAfter =
+    statusCode === 429 || statusCode === 503 ? parseRetryAfter(attempt.retryAfter ?? undefined, now) : null
+  const next = nextWebhookAttempt(number + 1, now, retryAfter, random)
+  if (now - failingSince >= WEBHOOK_GIVE_UP_MS)
+    return {
+      status: 'failed',
+      nextAttemptAt: null,
+      deactivate: `every delivery failed for 5 days, since ${new Date(failingSince).toISOString()}`,
+    }
+  return next === null
+    ? { status: 'failed', nextAttemptAt: null, deactivate: null }
+    : { status: 'pending', nextAttemptAt: next, deactivate: null }
+}

@@ -1,3 +1,5 @@
+import type { Result } from '../domain/result.js'
+
 /**
  * The one error contract (api.md §1.3): a closed list of codes, each with its status. Handlers
  * throw ApiError; the error handler (plugins/errors.ts) turns it and every framework error into
@@ -58,3 +60,16 @@ export function schemaError(details: ErrorDetail[], where = 'body'): ApiError {
 }
 
 export const notFound = (what: string) => new ApiError('NOT_FOUND', `${what} not found`)
+
+/** A service's expected failure as the contract's error; its value otherwise. */
+export function orThrow<T>(result: Result<T>): T {
+  if (result.ok) return result.value
+  const details = result.path ? [{ path: result.path, message: result.message, in: 'body' }] : undefined
+  if (result.code === 'NOT_FOUND') throw new ApiError('NOT_FOUND', result.message)
+  if (result.code === 'CONFLICT') throw new ApiError('CONFLICT', result.message, details)
+  throw new ApiError(
+    'SCHEMA_VALIDATION_FAILED',
+    `Invalid body: ${result.path ?? ''} ${result.message}`.trim(),
+    details,
+  )
+}

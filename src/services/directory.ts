@@ -4,7 +4,13 @@ import { ALL_INDUSTRIES, type Industry, isIndustry } from '../domain/industries.
 import { isTimeZone, type OfficeHours } from '../domain/office-hours.js'
 import { generatePassword, hashPassword } from '../domain/password.js'
 import { fail, ok, type Result } from '../domain/result.js'
-import { type Account, findAccount, insertAccount } from '../store/accounts.js'
+import {
+  type Account,
+  type AccountSettings,
+  findAccount,
+  insertAccount,
+  updateAccountSettings,
+} from '../store/accounts.js'
 import { type Executor, inTransaction } from '../store/database.js'
 import { findGroup, type Group, insertGroup, type LeadCategory } from '../store/groups.js'
 import { findUserByEmail, insertUser, type User } from '../store/users.js'
@@ -12,7 +18,7 @@ import { findUserByEmail, insertUser, type User } from '../store/users.js'
 /** The category every new group starts with; administrators add their own. */
 const DEFAULT_CATEGORIES: LeadCategory[] = [{ key: 'sales', name: 'Sales' }]
 
-export type NewAccount = { name: string; countryCode?: string }
+export type NewAccount = { name: string; countryCode?: string; settings?: AccountSettings }
 
 /** An account and its root group (named after the account), committed together. */
 export async function createAccount(
@@ -24,12 +30,33 @@ export async function createAccount(
   if (!/^[A-Z]{2}$/.test(countryCode))
     return fail('INVALID', `country: "${input.countryCode}" is not an ISO 3166-1 alpha-2 code`)
   if (!input.name.trim()) return fail('INVALID', 'name: must not be empty')
-  const account: Account = { id: newId(at), name: input.name.trim(), countryCode, createdAt: at }
+  const account: Account = {
+    id: newId(at),
+    name: input.name.trim(),
+    countryCode,
+    createdAt: at,
+    settings: input.settings ?? {},
+  }
   return inTransaction(db, async (tx) => {
     await insertAccount(tx, account)
     const group = await createGroupIn(tx, account, null, { name: account.name }, at)
     if (!group.ok) throw new Error(group.message)
     return ok({ account, group: group.value })
+  })
+}
+
+/** Merges `settings` into the account's. */
+export async function updateAccount(
+  db: Executor,
+  accountId: string,
+  settings: AccountSettings,
+): Promise<Result<Account>> {
+  return inTransaction(db, async (tx) => {
+    const account = await findAccount(tx, accountId)
+    if (!account) return fail('NOT_FOUND', `account ${accountId} not found`)
+    const updated = { ...account, settings: { ...account.settings, ...settings } }
+    await updateAccountSettings(tx, accountId, updated.settings)
+    return ok(updated)
   })
 }
 

@@ -2,6 +2,7 @@ import { INDUSTRIES, type Industry } from '../domain/industries.js'
 import { providerKeyOf } from '../domain/scopes.js'
 import { toAgent } from '../http/schemas/agent.js'
 import { iso } from '../http/schemas/common.js'
+import type { LeadStatusView } from '../http/schemas/lead.js'
 import type { InteractionView, ProspectView } from '../http/schemas/prospect.js'
 import { findAccount } from '../store/accounts.js'
 import type { Executor } from '../store/database.js'
@@ -163,5 +164,17 @@ export function viewInteraction(interaction: Interaction): InteractionView {
     proactive: interaction.proactive,
     via: interaction.via,
     output: interaction.output,
+  }
+}
+
+/** A lead's processing state (api.md §2.2 status, and the `lead` object of `leads` webhooks). */
+export function viewLeadStatus(lead: Lead): LeadStatusView {
+  return {
+    id: lead.id,
+    status: lead.status,
+    receivedAt: iso(lead.receivedAt),
+    ...(lead.processedAt ? { processedAt: iso(lead.processedAt) } : {}),
+    ...(lead.prospectId ? { prospectId: lead.prospectId, merged: lead.merged } : {}),
+    ...(lead.error ? { error: lead.error } : {}),
   }
 }

@@ -1,20 +1,38 @@
 import type { Executor } from './database.js'
 
-export type Account = { id: string; name: string; countryCode: string; createdAt: number }
+/** Account-wide choices. `webhookFanOut`: a group may hold several active subscriptions (webhooks.md §2). */
+export type AccountSettings = { webhookFanOut?: boolean }
+
+export type Account = {
+  id: string
+  name: string
+  countryCode: string
+  createdAt: number
+  settings: AccountSettings
+}
 
 export async function insertAccount(db: Executor, account: Account): Promise<void> {
   await db
     .insertInto('accounts')
-    .values({ ...account, settings: '{}' })
+    .values({ ...account, settings: JSON.stringify(account.settings) })
     .execute()
 }
 
 export async function findAccount(db: Executor, id: string): Promise<Account | undefined> {
-  return db
-    .selectFrom('accounts')
-    .select(['id', 'name', 'countryCode', 'createdAt'])
+  const row = await db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst()
+  return row && { ...row, settings: JSON.parse(row.settings) }
+}
+
+export async function updateAccountSettings(
+  db: Executor,
+  id: string,
+  settings: AccountSettings,
+): Promise<void> {
+  await db
+    .updateTable('accounts')
+    .set({ settings: JSON.stringify(settings) })
     .where('id', '=', id)
-    .executeTakeFirst()
+    .execute()
 }
 
 /** The account's blocked phone and email values (stored forms), which never match. */

@@ -225,6 +225,56 @@ export interface EventsTable {
   sequence: number | null
   payload: string
   createdAt: number
+  dispatchedAt: number | null
+  body: string | null
+}
+
+export interface SubscriptionsTable {
+  id: string
+  accountId: string
+  groupId: string
+  integrationId: string
+  topics: string
+  callbackUrl: string
+  secret: string
+  previousSecret: string | null
+  previousSecretUntil: number | null
+  active: number
+  failingSince: number | null
+  deactivatedAt: number | null
+  deactivationReason: string | null
+  createdAt: number
+}
+
+export interface DeliveriesTable {
+  id: string
+  accountId: string
+  subscriptionId: string
+  eventId: string
+  topic: string
+  type: string
+  status: 'pending' | 'delivered' | 'failed'
+  attempts: number
+  nextAttemptAt: number | null
+  lockedBy: string | null
+  lockedUntil: number | null
+  lastStatusCode: number | null
+  lastError: string | null
+  deliveredAt: number | null
+  body: string | null
+  createdAt: number
+  updatedAt: number
+}
+
+export interface DeliveryAttemptsTable {
+  id: string
+  deliveryId: string
+  number: number
+  sentAt: number
+  durationMs: number
+  statusCode: number | null
+  responseBody: string | null
+  error: string | null
 }
 
 export interface BlockedValuesTable {
@@ -251,6 +301,9 @@ export interface Database {
   interactions: InteractionsTable
   merges: MergesTable
   events: EventsTable
+  subscriptions: SubscriptionsTable
+  deliveries: DeliveriesTable
+  deliveryAttempts: DeliveryAttemptsTable
   blockedValues: BlockedValuesTable
 }
 

@@ -1,10 +1,11 @@
 import { newId } from '../domain/ids.js'
-import type { Executor } from './database.js'
+import { engineOf } from './connect.js'
+import { chunks, type Executor, type Tx } from './database.js'
 
 export type NewEvent = {
   accountId: string
   groupId: string
-  topic: 'prospects' | 'interactions' | 'leads'
+  topic: 'prospects' | 'interactions' | 'agents' | 'leads'
   type: string
   subjectId: string
   sequence: number | null
@@ -21,4 +22,63 @@ export async function appendEvents(db: Executor, events: NewEvent[], at: number)
     .insertInto('events')
     .values(events.map((e) => ({ ...e, id: newId(at), payload: JSON.stringify(e.payload), createdAt: at })))
     .execute()
+}
+
+export type StoredEvent = Omit<NewEvent, 'payload'> & {
+  id: string
+  payload: Record<string, unknown>
+  createdAt: number
+}
+
+/**
+ * Takes up to `limit` events not yet turned into deliveries, oldest first. Run it in the
+ * transaction that marks them dispatched: PostgreSQL dispatchers then skip each other's events,
+ * and SQLite's write transaction holds the others off.
+ */
+export async function claimUndispatchedEvents(tx: Tx, limit: number): Promise<StoredEvent[]> {
+  const query = tx
+    .selectFrom('events')
+    .select(['id', 'accountId', 'groupId', 'topic', 'type', 'subjectId', 'sequence', 'payload', 'createdAt'])
+    .where('dispatchedAt', 'is', null)
+    .orderBy('id')
+    .limit(limit)
+  const rows = await (engineOf(tx) === 'postgres' ? query.forUpdate().skipLocked() : query).execute()
+  return rows.map((row) => ({
+    ...row,
+    topic: row.topic as NewEvent['topic'],
+    payload: JSON.parse(row.payload),
+  }))
+}
+
+/** Marks events dispatched, with the objects their deliveries send (null when none matched). */
+export async function markDispatched(
+  tx: Tx,
+  events: { id: string; body: string | null }[],
+  at: number,
+): Promise<void> {
+  const silent = events.filter((e) => e.body === null).map((e) => e.id)
+  for (const chunk of chunks(silent)) {
+    await tx.updateTable('events').set({ dispatchedAt: at }).where('id', 'in', chunk).execute()
+  }
+  for (const event of events) {
+    if (event.body === null) continue
+    await tx
+      .updateTable('events')
+      .set({ dispatchedAt: at, body: event.body })
+      .where('id', '=', event.id)
+      .execute()
+  }
+}
+
+export async function findEventBodies(
+  db: Executor,
+  ids: string[],
+): Promise<Map<string, { createdAt: number; sequence: number | null; body: string | null }>> {
+  if (ids.length === 0) return new Map()
+  const rows = await db
+    .selectFrom('events')
+    .select(['id', 'createdAt', 'sequence', 'body'])
+    .where('id', 'in', ids)
+    .execute()
+  return new Map(rows.map(({ id, ...rest }) => [id, rest]))
 }

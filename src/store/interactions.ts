@@ -82,3 +82,8 @@ export async function findInteraction(
     .executeTakeFirst()
   return row && fromRow(row)
 }
+
+export async function findInteractionsByIds(db: Executor, ids: string[]): Promise<Interaction[]> {
+  if (ids.length === 0) return []
+  return (await db.selectFrom('interactions').selectAll().where('id', 'in', ids).execute()).map(fromRow)
+}

@@ -167,3 +167,8 @@ export async function saveIdempotencyKey(
     .execute()
   await db.insertInto('idempotencyKeys').values(row).execute()
 }
+
+export async function findLeadsByIds(db: Executor, ids: string[]): Promise<Lead[]> {
+  if (ids.length === 0) return []
+  return (await db.selectFrom('leads').selectAll().where('id', 'in', ids).execute()).map(fromRow)
+}

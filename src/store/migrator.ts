@@ -4,12 +4,14 @@ import type { Db } from './database.js'
 import * as foundation from './migrations/0001-foundation.js'
 import * as leads from './migrations/0002-leads.js'
 import * as prospectsApi from './migrations/0003-prospects-api.js'
+import * as webhooks from './migrations/0004-webhooks.js'
 
 /** Migrations are imported, not read from disk, so the built package carries them. */
 const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': foundation,
   '0002-leads': leads,
   '0003-prospects-api': prospectsApi,
+  '0004-webhooks': webhooks,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS }

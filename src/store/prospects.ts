@@ -181,3 +181,10 @@ export async function resolveSurvivor(
     prospect = await findProspect(db, accountId, prospect.mergedInto)
   return prospect
 }
+
+/** Prospects by id, whatever their state (merged away, deleted): event bodies show them as they are. */
+export async function findProspectsByIds(db: Executor, ids: string[]): Promise<Prospect[]> {
+  if (ids.length === 0) return []
+  const rows = await db.selectFrom('prospects').selectAll().where('id', 'in', ids).execute()
+  return rows.map(prospectFromRow)
+}

@@ -5,6 +5,8 @@ import { API_PREFIXES, V2_PREFIXES } from '../../src/app.js'
 import { generateApiKey } from '../../src/domain/api-key.js'
 import { ALL_INDUSTRIES } from '../../src/domain/industries.js'
 import type { Scope } from '../../src/domain/scopes.js'
+import { subscribe } from '../../src/services/subscriptions.js'
+import { dispatchEvents } from '../../src/webhooks/dispatcher.js'
 import { createTestApp, ENGINE, type TestContext } from '../helper.js'
 import { ingest, type Seed, seed } from '../seed.js'
 
@@ -29,6 +31,8 @@ type Route = {
   version?: 1 | 2
   /** For a route that uses up what it acts on (DELETE): makes a fresh URL for each successful call. */
   prepare?: (s: Seed) => Promise<string>
+  /** The success status when it is not 200 (202 for v2 POSTs). */
+  status?: number
 }
 
 const lead = { utmSource: 'security-suite', firstName: 'Sofía', phones: ['+54 9 11 5555-0101'] }
@@ -179,11 +183,94 @@ const ROUTES: Route[] = [
     namesIds: true,
     method: 'POST',
   },
+  {
+    path: '/notifications/topics',
+    url: () => '/notifications/topics',
+    scope: 'notifications',
+    namesIds: false,
+  },
+  {
+    path: '/notifications/subscriptions',
+    url: () => '/notifications/subscriptions',
+    scope: 'notifications',
+    namesIds: false,
+  },
+  {
+    path: '/notifications/subscriptions',
+    url: () => '/notifications/subscriptions',
+    scope: 'notifications',
+    namesIds: false,
+    method: 'POST',
+    body: () => ({ topics: ['prospects'], callbackUrl: 'https://93.184.216.34/hooks?token=security' }),
+    status: 201,
+  },
+  {
+    path: '/notifications/subscriptions',
+    url: () => '/notifications/subscriptions',
+    scope: 'notifications',
+    namesIds: false,
+    method: 'DELETE',
+  },
+  {
+    path: '/notifications/subscription/{subscriptionId}',
+    url: (s) => `/notifications/subscription/${s.a.subscription.id}`,
+    scope: 'notifications',
+    namesIds: true,
+  },
+  {
+    path: '/notifications/subscription/{subscriptionId}',
+    url: (s) => `/notifications/subscription/${s.a.subscription.id}`,
+    scope: 'notifications',
+    namesIds: true,
+    method: 'DELETE',
+  },
+  {
+    path: '/notifications/subscription/{subscriptionId}/rotate-secret',
+    url: (s) => `/notifications/subscription/${s.a.subscription.id}/rotate-secret`,
+    scope: 'notifications',
+    namesIds: true,
+    method: 'POST',
+    prepare: async (s) =>
+      `/notifications/subscription/${(await freshDelivery(s)).subscriptionId}/rotate-secret`,
+  },
+  {
+    path: '/notifications/subscription/{subscriptionId}/recover',
+    url: (s) => `/notifications/subscription/${s.a.subscription.id}/recover?since=2026-01-01T00:00:00.000Z`,
+    scope: 'notifications',
+    namesIds: true,
+    method: 'POST',
+    prepare: async (s) =>
+      `/notifications/subscription/${(await freshDelivery(s)).subscriptionId}/recover?since=2026-01-01T00:00:00.000Z`,
+    status: 202,
+  },
+  {
+    path: '/notifications/deliveries',
+    url: () => '/notifications/deliveries',
+    scope: 'notifications',
+    namesIds: false,
+  },
+  {
+    path: '/notifications/delivery/{deliveryId}',
+    url: (s) => `/notifications/delivery/${s.a.deliveryId}`,
+    scope: 'notifications',
+    namesIds: true,
+  },
+  {
+    path: '/notifications/delivery/{deliveryId}/redeliver',
+    url: (s) => `/notifications/delivery/${s.a.deliveryId}/redeliver`,
+    scope: 'notifications',
+    namesIds: true,
+    method: 'POST',
+    prepare: async (s) => `/notifications/delivery/${(await freshDelivery(s)).deliveryId}/redeliver`,
+    status: 202,
+  },
   ...leadRoutes,
 ]
 
 let fresh = 0
 let ingestFor: (s: Seed, phone: string) => Promise<{ prospectId: string }>
+/** An active subscription of account A's root with one delivery (the routes that need it active use it up). */
+let freshDelivery: (s: Seed) => Promise<{ subscriptionId: string; deliveryId: string }>
 
 const prefixesOf = (route: Route) => (route.version === 2 ? V2_PREFIXES : API_PREFIXES)
 const methodOf = (route: Route) => route.method ?? 'GET'
@@ -247,6 +334,24 @@ describe(`security of every authenticated route (${ENGINE})`, () => {
     s = await seed(t.db, t.secretKey)
     ingestFor = (seeded, phone) =>
       ingest(t.db, seeded.integrations.all, seeded.a.root, { utmSource: 'security', phones: [phone] })
+    freshDelivery = async (seeded) => {
+      const subscription = await subscribe(
+        t.db,
+        seeded.integrations.all,
+        { topics: ['leads'], callbackUrl: 'https://93.184.216.34/hooks' },
+        t.secretKey,
+        Date.now(),
+      )
+      fresh += 1
+      await ingestFor(seeded, `+54 9 11 4000-${String(fresh).padStart(4, '0')}`)
+      await dispatchEvents(t.db, Date.now())
+      const delivery = await t.db
+        .selectFrom('deliveries')
+        .select('id')
+        .where('subscriptionId', '=', subscription.id)
+        .executeTakeFirstOrThrow()
+      return { subscriptionId: subscription.id, deliveryId: delivery.id }
+    }
   })
   after(() => t.close())
 
@@ -260,7 +365,8 @@ describe(`security of every authenticated route (${ENGINE})`, () => {
     route.body
       ? t.app.inject({ method: methodOf(route), url, headers, payload: route.body(s) })
       : t.app.inject({ method: methodOf(route), url, headers })
-  const success = (route: Route) => (route.version === 2 && route.method === 'POST' ? 202 : 200)
+  const success = (route: Route) =>
+    route.status ?? (route.version === 2 && route.method === 'POST' ? 202 : 200)
 
   test('the table covers every route registered and documented under /v1 and /v2', async () => {
     const documented = (await get('/openapi.json')).json() as {

@@ -1,5 +1,5 @@
 import type { Result } from '../../domain/result.js'
-import { createAccount, createGroup, createUser } from '../../services/directory.js'
+import { createAccount, createGroup, createUser, updateAccount } from '../../services/directory.js'
 import type { User } from '../../store/users.js'
 import { type CliContext, CliError } from '../context.js'
 import type { Command } from '../main.js'
@@ -19,16 +19,38 @@ function required(values: Record<string, unknown>, name: string): string {
 }
 
 export const accountsCreate: Command = {
-  usage: 'accounts create --name N [--country BR]',
-  options: { name: { type: 'string' }, country: { type: 'string' } },
+  usage: 'accounts create --name N [--country BR] [--webhook-fan-out]',
+  options: { name: { type: 'string' }, country: { type: 'string' }, 'webhook-fan-out': { type: 'boolean' } },
   async run(ctx: CliContext, values) {
     const country = (values.country as string | undefined) ?? ctx.config.defaultCountry
     const { account, group } = orFail(
-      await createAccount(ctx.db, { name: required(values, 'name'), countryCode: country }),
+      await createAccount(ctx.db, {
+        name: required(values, 'name'),
+        countryCode: country,
+        settings: { webhookFanOut: values['webhook-fan-out'] === true },
+      }),
     )
     return {
       text: `account ${account.id} "${account.name}" (${account.countryCode}); root group ${group.id} "${group.name}"`,
       json: { account, rootGroup: group },
+    }
+  },
+}
+
+/** Account settings; today the one that lets a group hold several webhook subscriptions. */
+export const accountsUpdate: Command = {
+  usage: 'accounts update --account A --webhook-fan-out true|false',
+  options: { account: { type: 'string' }, 'webhook-fan-out': { type: 'string' } },
+  async run(ctx: CliContext, values) {
+    const fanOut = required(values, 'webhook-fan-out')
+    if (fanOut !== 'true' && fanOut !== 'false')
+      throw new CliError('INVALID', '--webhook-fan-out must be true or false')
+    const account = orFail(
+      await updateAccount(ctx.db, required(values, 'account'), { webhookFanOut: fanOut === 'true' }),
+    )
+    return {
+      text: `account ${account.id}: webhook fan-out ${account.settings.webhookFanOut ? 'on' : 'off'}`,
+      json: { account },
     }
   },
 }

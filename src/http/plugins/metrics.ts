@@ -9,6 +9,8 @@ declare module 'fastify' {
     metrics: Registry
     /** Lead counters the routes and the in-process worker report to. */
     leadMetrics: { accepted: Counter<'industry'>; processed: (result: AppliedResult) => void }
+    /** Webhook attempts of the in-process sender, by topic and what the attempt left the delivery as. */
+    webhookMetrics: Counter<'topic' | 'outcome'>
   }
 }
 
@@ -40,6 +42,12 @@ async function metricsPlugin(app: FastifyInstance) {
     labelNames: ['status', 'merged'],
     registers: [registry],
   })
+  const attempts = new Counter({
+    name: 'ventas_webhook_attempts_total',
+    help: 'Webhook attempts made by this process, by topic and outcome (delivered, retrying, failed)',
+    labelNames: ['topic', 'outcome'],
+    registers: [registry],
+  })
   // Registered in scrape order: the first gauge reads the queue once and sets the other two.
   const dead = new Gauge({
     name: 'ventas_queue_dead',
@@ -65,6 +73,7 @@ async function metricsPlugin(app: FastifyInstance) {
   registry.registerMetric(dead)
   registry.registerMetric(oldest)
   app.decorate('metrics', registry)
+  app.decorate('webhookMetrics', attempts)
   app.decorate('leadMetrics', {
     accepted,
     processed: (result: AppliedResult) =>

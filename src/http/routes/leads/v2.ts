@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { type Static, Type } from 'typebox'
 import { ALL_INDUSTRIES } from '../../../domain/industries.js'
 import { checkLead, storeLeads } from '../../../services/intake.js'
+import { viewLeadStatus } from '../../../services/prospect-views.js'
 import { isInSubtree } from '../../../store/groups.js'
 import type { Lead } from '../../../store/leads.js'
 import { findLead } from '../../../store/leads.js'
@@ -141,14 +142,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const integration = principal(request)
       const lead = await findLead(app.db, request.params.leadId, integration.accountId)
       if (!lead || !(await isInSubtree(app.db, integration.groupId, lead.groupId))) throw notFound('Lead')
-      return {
-        id: lead.id,
-        status: lead.status,
-        receivedAt: iso(lead.receivedAt),
-        ...(lead.processedAt ? { processedAt: iso(lead.processedAt) } : {}),
-        ...(lead.prospectId ? { prospectId: lead.prospectId, merged: lead.merged } : {}),
-        ...(lead.error ? { error: lead.error } : {}),
-      }
+      return viewLeadStatus(lead)
     },
   )
 }

@@ -2,7 +2,6 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { classifySearch, parseDataFilter } from '../../../domain/listing.js'
 import { parsePhone } from '../../../domain/phone.js'
-import type { Result } from '../../../domain/result.js'
 import { viewProspect, viewProspects } from '../../../services/prospect-views.js'
 import { deleteProspect, transferProspect, updateProspect } from '../../../services/prospects.js'
 import { findVisibleProspect } from '../../../services/visibility.js'
@@ -11,7 +10,7 @@ import type { Integration } from '../../../store/integrations.js'
 import { findMerges } from '../../../store/merges.js'
 import { listProspects } from '../../../store/prospect-search.js'
 import type { Prospect } from '../../../store/prospects.js'
-import { ApiError, notFound } from '../../errors.js'
+import { ApiError, notFound, orThrow } from '../../errors.js'
 import { dateQuery, dateRanges, PageQuery, paginate, sendPages } from '../../listing.js'
 import { principal } from '../../plugins/auth.js'
 import { authErrors, BooleanQuerySchema, iso, ObjectIdSchema } from '../../schemas/common.js'
@@ -43,19 +42,6 @@ const ListQuery = Type.Object({
   'additionalData[]': Type.Optional(Type.Array(Type.String({ maxLength: 500 }))),
   ...PageQuery,
 })
-
-/** Expected failures of the prospect services as the contract's errors. */
-function orThrow<T>(result: Result<T>): T {
-  if (result.ok) return result.value
-  const details = result.path ? [{ path: result.path, message: result.message, in: 'body' }] : undefined
-  if (result.code === 'NOT_FOUND') throw new ApiError('NOT_FOUND', result.message)
-  if (result.code === 'CONFLICT') throw new ApiError('CONFLICT', result.message, details)
-  throw new ApiError(
-    'SCHEMA_VALIDATION_FAILED',
-    `Invalid body: ${result.path ?? ''} ${result.message}`.trim(),
-    details,
-  )
-}
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const additionalData = (integration: Integration) =>

@@ -1,0 +1,263 @@
+import type { Selectable } from 'kysely'
+import { newId } from '../domain/ids.js'
+import { engineOf } from './connect.js'
+import {
+  chunks,
+  type DeliveriesTable,
+  type DeliveryAttemptsTable,
+  type Executor,
+  inTransaction,
+} from './database.js'
+
+/**
+ * The delivery log (webhooks.md §5): one row per event and subscription, `pending` until it is
+ * `delivered` or `failed`, with one row per attempt. A claim is a lease like the job queue's: a
+ * sender that dies frees its deliveries when `locked_until` passes, and they go out again with the
+ * same event id.
+ */
+export type Delivery = Selectable<DeliveriesTable>
+export type DeliveryAttempt = Selectable<DeliveryAttemptsTable>
+export type NewDelivery = Pick<
+  Delivery,
+  'accountId' | 'subscriptionId' | 'eventId' | 'topic' | 'type' | 'body'
+>
+
+export async function insertDeliveries(db: Executor, deliveries: NewDelivery[], at: number): Promise<void> {
+  for (const chunk of chunks(deliveries)) {
+    await db
+      .insertInto('deliveries')
+      .values(
+        chunk.map((d) => ({
+          ...d,
+          id: newId(at),
+          status: 'pending' as const,
+          attempts: 0,
+          nextAttemptAt: at,
+          createdAt: at,
+          updatedAt: at,
+        })),
+      )
+      .onConflict((oc) => oc.columns(['eventId', 'subscriptionId']).doNothing())
+      .execute()
+  }
+}
+
+/**
+ * Claims up to `limit` due deliveries, oldest due first, skipping the subscriptions in `busy`
+ * (those this sender already has as many requests open to as it allows): so one endpoint that
+ * hangs holds a few slots and never the queue. PostgreSQL senders skip each other's rows.
+ */
+export async function claimDeliveries(
+  db: Executor,
+  sender: string,
+  options: { limit: number; now: number; leaseMs: number; busy: string[] },
+): Promise<Delivery[]> {
+  const { limit, now, leaseMs, busy } = options
+  let due = db
+    .selectFrom('deliveries')
+    .select('id')
+    .where('status', '=', 'pending')
+    .where('nextAttemptAt', '<=', now)
+    .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', now)]))
+    .orderBy('nextAttemptAt')
+    .limit(limit)
+  if (busy.length > 0) due = due.where('subscriptionId', 'not in', busy)
+  const ids = engineOf(db) === 'postgres' ? due.forUpdate().skipLocked() : due
+  const claimed = await db
+    .updateTable('deliveries')
+    .set({ lockedBy: sender, lockedUntil: now + leaseMs })
+    .where('id', 'in', ids)
+    .returningAll()
+    .execute()
+  return claimed.sort((a, b) => (a.nextAttemptAt ?? 0) - (b.nextAttemptAt ?? 0))
+}
+
+/** Gives claimed deliveries back untouched (the sender took more than a subscription's share). */
+export async function releaseDeliveries(db: Executor, sender: string, ids: string[]): Promise<void> {
+  if (ids.length === 0) return
+  await db
+    .updateTable('deliveries')
+    .set({ lockedBy: null, lockedUntil: null })
+    .where('id', 'in', ids)
+    .where('lockedBy', '=', sender)
+    .execute()
+}
+
+export type AttemptOutcome = {
+  number: number
+  sentAt: number
+  durationMs: number
+  statusCode: number | null
+  responseBody: string
+  error: string | null
+  /** What the delivery becomes: `pending` with `nextAttemptAt`, or `delivered` / `failed`. */
+  status: Delivery['status']
+  nextAttemptAt: number | null
+}
+
+/**
+ * Stores an attempt and moves its delivery on, if this sender still holds it (a sender whose
+ * lease ran out keeps its attempt in the log but leaves the delivery to whoever holds it now).
+ * True when the delivery was updated.
+ */
+export async function recordAttempt(
+  db: Executor,
+  delivery: Delivery,
+  sender: string,
+  outcome: AttemptOutcome,
+  at: number,
+): Promise<boolean> {
+  return inTransaction(db, async (tx) => {
+    await tx
+      .insertInto('deliveryAttempts')
+      .values({
+        id: newId(outcome.sentAt),
+        deliveryId: delivery.id,
+        number: outcome.number,
+        sentAt: outcome.sentAt,
+        durationMs: outcome.durationMs,
+        statusCode: outcome.statusCode,
+        responseBody: outcome.responseBody === '' ? null : outcome.responseBody,
+        error: outcome.error,
+      })
+      .execute()
+    const updated = await tx
+      .updateTable('deliveries')
+      .set({
+        status: outcome.status,
+        attempts: outcome.number,
+        nextAttemptAt: outcome.nextAttemptAt,
+        lockedBy: null,
+        lockedUntil: null,
+        lastStatusCode: outcome.statusCode,
+        lastError: outcome.error,
+        ...(outcome.status === 'delivered' ? { deliveredAt: at } : {}),
+        updatedAt: at,
+      })
+      .where('id', '=', delivery.id)
+      .where('lockedBy', '=', sender)
+      .where('status', '=', 'pending')
+      .executeTakeFirst()
+    return Number(updated.numUpdatedRows) > 0
+  })
+}
+
+export async function findDelivery(
+  db: Executor,
+  accountId: string,
+  id: string,
+): Promise<Delivery | undefined> {
+  return db
+    .selectFrom('deliveries')
+    .selectAll()
+    .where('accountId', '=', accountId)
+    .where('id', '=', id)
+    .executeTakeFirst()
+}
+
+export async function findAttempts(db: Executor, deliveryId: string): Promise<DeliveryAttempt[]> {
+  return db
+    .selectFrom('deliveryAttempts')
+    .selectAll()
+    .where('deliveryId', '=', deliveryId)
+    .orderBy('id')
+    .execute()
+}
+
+export type DeliveryFilter = {
+  accountId: string
+  /** Only deliveries of subscriptions whose group is here or below. */
+  rootGroupId: string
+  subscriptionId?: string
+  status?: Delivery['status']
+  topic?: string
+  /** Newest first: only deliveries older than this id. */
+  before?: string
+  limit: number
+}
+
+export async function listDeliveries(db: Executor, filter: DeliveryFilter): Promise<Delivery[]> {
+  let query = db
+    .selectFrom('deliveries')
+    .innerJoin('subscriptions', 'subscriptions.id', 'deliveries.subscriptionId')
+    .innerJoin('groupClosure', 'groupClosure.descendantId', 'subscriptions.groupId')
+    .selectAll('deliveries')
+    .where('deliveries.accountId', '=', filter.accountId)
+    .where('groupClosure.ancestorId', '=', filter.rootGroupId)
+  if (filter.subscriptionId) query = query.where('deliveries.subscriptionId', '=', filter.subscriptionId)
+  if (filter.status) query = query.where('deliveries.status', '=', filter.status)
+  if (filter.topic) query = query.where('deliveries.topic', '=', filter.topic)
+  if (filter.before) query = query.where('deliveries.id', '<', filter.before)
+  return query.orderBy('deliveries.id', 'desc').limit(filter.limit).execute()
+}
+
+/**
+ * Queues deliveries again now, each for a fresh run of the retry schedule (webhooks.md §5);
+ * the event id, and so the receiver's dedupe key, stays the same. Returns how many were queued.
+ */
+export async function requeueDeliveries(
+  db: Executor,
+  where: { ids?: string[]; subscriptionId?: string; failedSince?: number },
+  at: number,
+): Promise<number> {
+  let update = db.updateTable('deliveries').set({
+    status: 'pending',
+    attempts: 0,
+    nextAttemptAt: at,
+    lockedBy: null,
+    lockedUntil: null,
+    updatedAt: at,
+  })
+  if (where.ids) update = update.where('id', 'in', where.ids)
+  if (where.subscriptionId) update = update.where('subscriptionId', '=', where.subscriptionId)
+  if (where.failedSince !== undefined)
+    update = update.where('status', '=', 'failed').where('createdAt', '>=', where.failedSince)
+  else update = update.where('status', '!=', 'pending')
+  const result = await update.executeTakeFirst()
+  return Number(result.numUpdatedRows)
+}
+
+/**
+ * Retention (webhooks.md §5): delivered deliveries go after `deliveredMs`, failed ones after
+ * `failedMs`, with their attempts; then dispatched events no delivery refers to any more, once
+ * older than both. Returns how many deliveries went.
+ */
+export async function purgeDeliveries(
+  db: Executor,
+  options: { now: number; deliveredMs: number; failedMs: number },
+): Promise<number> {
+  const { now, deliveredMs, failedMs } = options
+  let purged = 0
+  for (const [status, age] of [
+    ['delivered', deliveredMs],
+    ['failed', failedMs],
+  ] as const) {
+    const old = db
+      .selectFrom('deliveries')
+      .select('id')
+      .where('status', '=', status)
+      .where('updatedAt', '<', now - age)
+    await db.deleteFrom('deliveryAttempts').where('deliveryId', 'in', old).execute()
+    const result = await db
+      .deleteFrom('deliveries')
+      .where('status', '=', status)
+      .where('updatedAt', '<', now - age)
+      .executeTakeFirst()
+    purged += Number(result.numDeletedRows)
+  }
+  await db
+    .deleteFrom('events')
+    .where('dispatchedAt', '<', now - Math.max(deliveredMs, failedMs))
+    .where((eb) =>
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('deliveries')
+            .select('deliveries.id')
+            .whereRef('deliveries.eventId', '=', 'events.id'),
+        ),
+      ),
+    )
+    .execute()
+  return purged
+}

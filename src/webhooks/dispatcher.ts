@@ -1,0 +1,95 @@
+import type { Db } from '../store/database.js'
+import { insertDeliveries, type NewDelivery } from '../store/deliveries.js'
+import { claimUndispatchedEvents, markDispatched, type StoredEvent } from '../store/events.js'
+import { findListeners, type Listener } from '../store/subscriptions.js'
+import { type EventBody, renderEventBodies } from './envelope.js'
+
+/**
+ * Turns a batch of outbox events into deliveries, one per active subscription that listens to the
+ * event's topic and sees its group (webhooks.md §2), and marks the events dispatched, all in one
+ * transaction: an event is dispatched exactly once, by one dispatcher, even with many workers.
+ * Events no subscription wants are only marked. Returns how many events it took.
+ */
+export async function dispatchEvents(db: Db, now: number, limit = 200): Promise<number> {
+  return db.transaction().execute(async (tx) => {
+    const events = await claimUndispatchedEvents(tx, limit)
+    if (events.length === 0) return 0
+    const listenersOf = new Map<string, Listener[]>()
+    for (const accountId of new Set(events.map((e) => e.accountId))) {
+      const groupIds = [...new Set(events.filter((e) => e.accountId === accountId).map((e) => e.groupId))]
+      for (const listener of await findListeners(tx, accountId, groupIds)) {
+        const key = `${accountId}/${listener.seesGroupId}`
+        listenersOf.set(key, [...(listenersOf.get(key) ?? []), listener])
+      }
+    }
+    const wanted = new Map<StoredEvent, Listener[]>()
+    for (const event of events) {
+      const listeners = (listenersOf.get(`${event.accountId}/${event.groupId}`) ?? []).filter((l) =>
+        l.topics.includes(event.topic),
+      )
+      if (listeners.length > 0) wanted.set(event, listeners)
+    }
+    const bodies = await renderEventBodies(tx, [...wanted.keys()])
+    const hidden = await hiddenPairs(tx, wanted, bodies)
+    const deliveries: NewDelivery[] = []
+    for (const [event, listeners] of wanted) {
+      const body = bodies.get(event.id)
+      for (const listener of listeners) {
+        deliveries.push({
+          accountId: event.accountId,
+          subscriptionId: listener.id,
+          eventId: event.id,
+          topic: event.topic,
+          type: event.type,
+          body: hidden.has(`${listener.groupId}/${event.id}`) ? (body?.outside?.body ?? null) : null,
+        })
+      }
+    }
+    await insertDeliveries(tx, deliveries, now)
+    await markDispatched(
+      tx,
+      events.map((e) => ({ id: e.id, body: bodies.get(e.id)?.full ?? null })),
+      now,
+    )
+    return events.length
+  })
+}
+
+/**
+ * `subscriptionGroup/eventId` for each subscription that may not see the prospect its event shows
+ * (the prospect is in a group outside the subscription's subtree): it gets the narrowed body.
+ */
+async function hiddenPairs(
+  tx: Parameters<typeof findListeners>[0],
+  wanted: Map<StoredEvent, Listener[]>,
+  bodies: Map<string, EventBody>,
+): Promise<Set<string>> {
+  const pairs: { subscriptionGroup: string; prospectGroup: string; eventId: string }[] = []
+  for (const [event, listeners] of wanted) {
+    const outside = bodies.get(event.id)?.outside
+    if (!outside) continue
+    for (const l of listeners)
+      pairs.push({ subscriptionGroup: l.groupId, prospectGroup: outside.prospectGroupId, eventId: event.id })
+  }
+  if (pairs.length === 0) return new Set()
+  const seen = await tx
+    .selectFrom('groupClosure')
+    .select(['ancestorId', 'descendantId'])
+    .where(
+      'ancestorId',
+      'in',
+      pairs.map((p) => p.subscriptionGroup),
+    )
+    .where(
+      'descendantId',
+      'in',
+      pairs.map((p) => p.prospectGroup),
+    )
+    .execute()
+  const visible = new Set(seen.map((r) => `${r.ancestorId}/${r.descendantId}`))
+  return new Set(
+    pairs
+      .filter((p) => !visible.has(`${p.subscriptionGroup}/${p.prospectGroup}`))
+      .map((p) => `${p.subscriptionGroup}/${p.eventId}`),
+  )
+}
