@@ -89,6 +89,26 @@ describe(`ventas accounts, groups and users (${ENGINE})`, () => {
     assert.match(text.stderr, /^ventas: country: "Brazil"/)
   })
 
+  test('webhook fan-out is an account setting: set at creation, changed with accounts update', async () => {
+    const created = await json(fresh.db, ['accounts', 'create', '--name', 'Fan', '--webhook-fan-out'])
+    assert.equal(created.body.account.settings.webhookFanOut, true)
+    assert.equal(account.settings.webhookFanOut, false, 'off unless asked for')
+    const id = created.body.account.id
+    const off = await json(fresh.db, ['accounts', 'update', '--account', id, '--webhook-fan-out', 'false'])
+    assert.equal(off.code, 0)
+    assert.equal(off.body.account.settings.webhookFanOut, false)
+    assertRefused(
+      await json(fresh.db, ['accounts', 'update', '--account', id, '--webhook-fan-out', 'maybe']),
+      'INVALID',
+      /--webhook-fan-out must be true or false/,
+    )
+    assertRefused(
+      await json(fresh.db, ['accounts', 'update', '--account', '0'.repeat(24), '--webhook-fan-out', 'true']),
+      'NOT_FOUND',
+      /not found/,
+    )
+  })
+
   test('groups create nests under the root by default and under --parent, inheriting the time zone', async () => {
     const child = (await groupsCreate()).body.group
     assert.deepEqual([child.parentId, child.timezone], [root.id, root.timezone])

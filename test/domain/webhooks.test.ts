@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { Webhook } from 'standardwebhooks'
-import { nextWebhookAttempt, parseRetryAfter, WEBHOOK_MAX_ATTEMPTS } from '../../src/domain/retry.js'
+import {
+  judgeAttempt,
+  nextWebhookAttempt,
+  parseRetryAfter,
+  WEBHOOK_GIVE_UP_MS,
+  WEBHOOK_MAX_ATTEMPTS,
+} from '../../src/domain/retry.js'
 import { generateWebhookSecret, signatureHeader, signWebhook } from '../../src/domain/signature.js'
 import { forbiddenAddress } from '../../src/domain/ssrf.js'
 
@@ -130,5 +136,51 @@ describe('SSRF address rules', () => {
   test('a decimal IPv4 host is caught once the URL parser has normalised it', () => {
     assert.equal(new URL('http://2130706433/').hostname, '127.0.0.1')
     assert.ok(forbiddenAddress(new URL('http://2130706433/').hostname))
+  })
+})
+
+describe('what one attempt means (judgeAttempt)', () => {
+  const now = Date.parse('2026-11-25T12:00:00Z')
+  const fixed = () => 0.5 // no jitter
+  const judge = (number: number, statusCode: number | null, retryAfter: string | null = null, since = now) =>
+    judgeAttempt({ number, statusCode, retryAfter }, now, since, fixed)
+
+  test('2xx delivers; anything else schedules the next attempt by the table', () => {
+    assert.deepEqual(judge(1, 204), { status: 'delivered', nextAttemptAt: null, deactivate: null })
+    for (const statusCode of [null, 301, 400, 404, 500, 502]) {
+      assert.deepEqual(judge(1, statusCode), {
+        status: 'pending',
+        nextAttemptAt: now + 5_000,
+        deactivate: null,
+      })
+    }
+    assert.equal(judge(2, 500).nextAttemptAt, now + 5 * 60_000)
+    assert.equal(judge(7, 500).nextAttemptAt, now + 10 * 3_600_000)
+  })
+
+  test('the eighth failure fails the delivery and leaves the subscription alone', () => {
+    assert.deepEqual(judge(8, 500), { status: 'failed', nextAttemptAt: null, deactivate: null })
+  })
+
+  test('410 fails the delivery and deactivates at once', () => {
+    const verdict = judge(1, 410)
+    assert.equal(verdict.status, 'failed')
+    assert.match(verdict.deactivate ?? '', /410 Gone/)
+  })
+
+  test('Retry-After counts on 429 and 503 only', () => {
+    assert.equal(judge(1, 429, '120').nextAttemptAt, now + 120_000)
+    assert.equal(judge(1, 503, new Date(now + 600_000).toUTCString()).nextAttemptAt, now + 600_000)
+    assert.equal(judge(1, 500, '120').nextAttemptAt, now + 5_000, 'a 500 with Retry-After keeps the table')
+    assert.equal(judge(1, 429, '999999').nextAttemptAt, now + 24 * 3_600_000, 'capped at 24 h')
+  })
+
+  test('five days of unbroken failure deactivates, with when it began', () => {
+    const since = now - WEBHOOK_GIVE_UP_MS
+    const verdict = judge(2, 500, null, since)
+    assert.equal(verdict.status, 'failed')
+    assert.match(verdict.deactivate ?? '', /5 days, since 2026-11-20T12:00:00.000Z/)
+    assert.equal(judge(2, 500, null, since + 1).deactivate, null, 'a millisecond short is not five days')
+    assert.equal(judge(2, 200, null, since).deactivate, null, 'a success is never a reason')
   })
 })
