@@ -232,7 +232,8 @@ export class WebhookSender {
     }
   }
 
+  /** Aborts any request still open (its attempt is not recorded; the lease sends it again) and frees the pool. */
   close(): Promise<void> {
-    return this.#agent.close()
+    return this.#agent.destroy()
   }
 }

@@ -77,12 +77,23 @@ export class WebhookWorker {
     this.loop = this.run()
   }
 
-  /** Stops claiming; resolves when the requests in flight are answered and recorded. */
-  async stop(): Promise<void> {
+  /**
+   * Stops claiming; resolves when the requests in flight are answered and recorded, or after
+   * `graceMs` (a shutdown must not wait out a 15 s timeout). What is still open then is sent again
+   * by the next worker once its lease runs out, with the same webhook-id.
+   */
+  async stop(graceMs = 5_000): Promise<void> {
     this.running = false
     this.wake?.()
     await this.loop
-    await Promise.allSettled([...this.sending])
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      Promise.allSettled([...this.sending]),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, graceMs)
+      }),
+    ])
+    clearTimeout(timer)
   }
 
   /** New events were committed, or deliveries queued: look now rather than at the next poll. */

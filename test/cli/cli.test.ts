@@ -57,7 +57,7 @@ function freshDatabase(): { db: TestDatabase } {
 
 describe(`ventas accounts, groups and users (${ENGINE})`, () => {
   const fresh = freshDatabase()
-  let account: { id: string }
+  let account: { id: string; settings: { webhookFanOut?: boolean } }
   let root: { id: string; timezone: string }
   const groupsCreate = (...args: string[]) =>
     json(fresh.db, ['groups', 'create', '--account', account.id, '--name', 'G', ...args])
