@@ -32,7 +32,7 @@ export type WebhookWorkerOptions = {
   leaseMs: number
   /** Requests this process keeps open to one subscription at most (webhooks.md §4). */
   perSubscription?: number
-  /** Requests this process keeps open in all. */
+  /** Requests this process keeps open in all: a bound on sockets and memory, far above one subscription's share. */
   maxInFlight?: number
   pollMs?: number
   retention?: { deliveredMs: number; failedMs: number }
@@ -68,7 +68,7 @@ export class WebhookWorker {
   ) {
     this.now = options.now ?? Date.now
     this.perSubscription = options.perSubscription ?? 8
-    this.maxInFlight = options.maxInFlight ?? 64
+    this.maxInFlight = options.maxInFlight ?? 512
   }
 
   start(): void {
