@@ -76,6 +76,19 @@ function parseRateLimit(raw: string): Config['rateLimit'] {
   return { perSecond, burst }
 }
 
+function milliseconds(min: number, max: number) {
+  return (raw: string): number => {
+    const ms = Number(raw)
+    if (!Number.isInteger(ms) || ms < min || ms > max)
+      throw new Error(
+        max === Number.MAX_SAFE_INTEGER
+          ? `expected a whole number of milliseconds ≥ ${min}`
+          : `expected a whole number of milliseconds from ${min} to ${max}`,
+      )
+    return ms
+  }
+}
+
 function parseRetention(raw: string): Config['webhookRetention'] {
   const match = /^(\d+):(\d+)$/.exec(raw.trim())
   if (!match) throw new Error('expected <days to keep delivered>:<days to keep failed>, e.g. 30:90')
@@ -141,21 +154,12 @@ const PARSERS = {
   workerLeaseMs: {
     variable: 'VENTAS_WORKER_LEASE_MS',
     fallback: '30000',
-    parse: (raw: string) => {
-      const ms = Number(raw)
-      if (!Number.isInteger(ms) || ms < 100) throw new Error('expected a whole number of milliseconds ≥ 100')
-      return ms
-    },
+    parse: milliseconds(100, Number.MAX_SAFE_INTEGER),
   },
   webhookTimeoutMs: {
     variable: 'VENTAS_WEBHOOK_TIMEOUT_MS',
     fallback: '15000',
-    parse: (raw: string) => {
-      const ms = Number(raw)
-      if (!Number.isInteger(ms) || ms < 100 || ms > 60_000)
-        throw new Error('expected a whole number of milliseconds from 100 to 60000')
-      return ms
-    },
+    parse: milliseconds(100, 60_000),
   },
   webhookRetention: { variable: 'VENTAS_WEBHOOK_RETENTION_DAYS', fallback: '30:90', parse: parseRetention },
 } satisfies { [K in keyof Config]: Parser<NonNullable<Config[K]>> }

@@ -30,6 +30,8 @@ describe('configuration', () => {
       VENTAS_BOOTSTRAP: 'false',
       VENTAS_SQLITE_SYNCHRONOUS: 'normal',
       VENTAS_SECRET_KEY: Buffer.alloc(32, 7).toString('base64'),
+      VENTAS_WEBHOOK_TIMEOUT_MS: '2000',
+      VENTAS_WEBHOOK_RETENTION_DAYS: '7:14',
     })
     assert.equal(config.port, 9000)
     assert.deepEqual(config.storage, { engine: 'postgres', url: 'postgres://u@h/db' })
@@ -38,6 +40,8 @@ describe('configuration', () => {
     assert.equal(config.bootstrap, false)
     assert.equal(config.sqliteSynchronous, 'NORMAL')
     assert.deepEqual(config.secretKey, Buffer.alloc(32, 7))
+    assert.equal(config.webhookTimeoutMs, 2000)
+    assert.deepEqual(config.webhookRetention, { deliveredDays: 7, failedDays: 14 })
   })
 
   const bad: [string, string][] = [
@@ -52,6 +56,10 @@ describe('configuration', () => {
     ['REDIS_URL', 'localhost:6379'],
     ['LOG_LEVEL', 'loud'],
     ['VENTAS_SQLITE_SYNCHRONOUS', 'OFF'],
+    ['VENTAS_WORKER_LEASE_MS', '50'],
+    ['VENTAS_WEBHOOK_TIMEOUT_MS', '90000'],
+    ['VENTAS_WEBHOOK_RETENTION_DAYS', '30'],
+    ['VENTAS_WEBHOOK_RETENTION_DAYS', '0:90'],
   ]
   for (const [variable, value] of bad) {
     test(`${variable}=${value} stops the start with a message naming ${variable}`, () => {
