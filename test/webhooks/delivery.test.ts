@@ -453,6 +453,22 @@ describe(`webhook subscriptions and delivery (${ENGINE})`, () => {
     assert.equal((await h.call('GET', `/v1/notifications/deliveries?subscription=${sub.id}`)).body.length, 0)
   })
 
+  test('a lead merged into a prospect of a group the subscription cannot see carries it narrowed', async () => {
+    const [norteReceiver, rootReceiver] = [await receiver(), await receiver()]
+    await subscribeTo(h, norteReceiver, ['leads'], h.s.keys.norte)
+    await subscribeTo(h, rootReceiver, ['leads'])
+    // Juan's prospect (the seed's) is in the root group, outside Norte's subtree.
+    await h.lead({ utmSource: 'web', firstName: 'Juancho', phones: ['011 15-4552-0371'] }, h.s.keys.norte)
+    await h.drain()
+    const narrowed = norteReceiver.received[0]?.json.prospect as Record<string, unknown>
+    const full = rootReceiver.received[0]?.json.prospect as Record<string, unknown>
+    assert.equal(narrowed.id, h.s.a.lead.prospectId)
+    assert.equal(full.id, h.s.a.lead.prospectId)
+    assert.deepEqual([narrowed.firstName, narrowed.lastName, narrowed.phones], ['Juancho', undefined, []])
+    assert.equal(full.lastName, 'Pérez')
+    assert.equal((full.phones as string[]).length, 1)
+  })
+
   test('keys see only their subtree and their account', async () => {
     const r = await receiver()
     const rootSub = await subscribeTo(h, r, ['leads'])
