@@ -4,13 +4,14 @@ import { generateWebhookSecret } from '../domain/signature.js'
 import { findAccount } from '../store/accounts.js'
 import { type Db, inTransaction } from '../store/database.js'
 import { type Delivery, findDelivery, requeueDeliveries } from '../store/deliveries.js'
-import { isInSubtree } from '../store/groups.js'
+import { isInSubtree, lockGroup } from '../store/groups.js'
 import type { Integration } from '../store/integrations.js'
 import {
   activeSubscriptionIdsOfGroup,
   deactivateSubscriptions,
   findSubscription,
   insertSubscription,
+  lockSubscription,
   replaceSecret,
   type Subscription,
   type Topic,
@@ -48,6 +49,8 @@ export async function subscribe(
     createdAt: at,
   }
   await inTransaction(db, async (tx) => {
+    // Two subscribe calls at once must not leave two active: they take turns on the group's row.
+    await lockGroup(tx, integration.groupId)
     const account = await findAccount(tx, integration.accountId)
     if (!account?.settings.webhookFanOut) {
       const previous = await activeSubscriptionIdsOfGroup(tx, integration.accountId, integration.groupId)
@@ -95,6 +98,7 @@ export async function unsubscribe(db: Db, subscription: Subscription, at: number
 /** `DELETE /notifications/subscriptions`: the key's own group's active subscriptions. */
 export async function unsubscribeGroup(db: Db, integration: Integration, at: number): Promise<number> {
   return inTransaction(db, async (tx) => {
+    await lockGroup(tx, integration.groupId)
     const ids = await activeSubscriptionIdsOfGroup(tx, integration.accountId, integration.groupId)
     return deactivateSubscriptions(tx, ids, 'deleted through the API', at)
   })
@@ -110,14 +114,19 @@ export async function rotateSecret(
   key: Buffer,
   at: number,
 ): Promise<Result<Subscription>> {
-  if (!subscription.active) return fail('CONFLICT', inactive(subscription))
-  const secret = generateWebhookSecret()
-  await replaceSecret(db, subscription, secret, at + SECRET_OVERLAP_MS, key)
-  return ok({
-    ...subscription,
-    secret,
-    previousSecret: subscription.secret,
-    previousSecretUntil: at + SECRET_OVERLAP_MS,
+  return inTransaction(db, async (tx) => {
+    // Read under the row lock: two rotations at once must chain, not both replace the same secret.
+    await lockSubscription(tx, subscription.id)
+    const current = await findSubscription(tx, subscription.accountId, subscription.id, key)
+    if (!current?.active) return fail('CONFLICT', inactive(current ?? subscription))
+    const secret = generateWebhookSecret()
+    await replaceSecret(tx, current, secret, at + SECRET_OVERLAP_MS, key)
+    return ok({
+      ...current,
+      secret,
+      previousSecret: current.secret,
+      previousSecretUntil: at + SECRET_OVERLAP_MS,
+    })
   })
 }
 

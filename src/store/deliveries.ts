@@ -208,6 +208,10 @@ export async function requeueDeliveries(
     lockedUntil: null,
     updatedAt: at,
   })
+  // Only deliveries of active subscriptions: a deactivation committed since the caller looked wins.
+  update = update.where('subscriptionId', 'in', (eb) =>
+    eb.selectFrom('subscriptions').select('subscriptions.id').where('subscriptions.active', '=', 1),
+  )
   if (where.ids) update = update.where('id', 'in', where.ids)
   if (where.subscriptionId) update = update.where('subscriptionId', '=', where.subscriptionId)
   if (where.failedSince !== undefined)

@@ -1,7 +1,8 @@
 import type { Selectable } from 'kysely'
 import type { Industry } from '../domain/industries.js'
 import type { OfficeHours } from '../domain/office-hours.js'
-import type { Executor, GroupsTable } from './database.js'
+import { engineOf } from './connect.js'
+import type { Executor, GroupsTable, Tx } from './database.js'
 
 export type LeadCategory = { key: string; name: string }
 
@@ -116,4 +117,14 @@ export async function findLineage(db: Executor, ids: string[]): Promise<Map<stri
 export async function findGroupById(db: Executor, id: string): Promise<Group | undefined> {
   const row = await db.selectFrom('groups').selectAll().where('id', '=', id).executeTakeFirst()
   return row && fromRow(row)
+}
+
+/**
+ * Locks a group's row for the rest of the transaction on PostgreSQL (SQLite's write transaction
+ * already holds the database): for rules about a group's children that a concurrent transaction
+ * could otherwise break, such as one active webhook subscription per group.
+ */
+export async function lockGroup(tx: Tx, id: string): Promise<void> {
+  if (engineOf(tx) === 'postgres')
+    await tx.selectFrom('groups').select('id').where('id', '=', id).forUpdate().execute()
 }

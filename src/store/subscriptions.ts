@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely'
 import { open, seal } from '../domain/secret-box.js'
-import type { Executor, SubscriptionsTable } from './database.js'
+import { engineOf } from './connect.js'
+import type { Executor, SubscriptionsTable, Tx } from './database.js'
 
 export type Topic = 'prospects' | 'interactions' | 'quotes' | 'agents' | 'leads'
 
@@ -180,36 +181,23 @@ export async function replaceSecret(
 }
 
 /**
- * Records the outcome of an attempt for the 5-day rule: a success clears the failing streak, a
- * failure starts it when none is running. Returns when the streak began (null after a success).
+ * Locks a subscription's row for the rest of the transaction (PostgreSQL; SQLite's write
+ * transaction already holds the database) and reads what the 5-day rule needs. Everything that
+ * changes a subscription and its deliveries together takes this lock first, so two such
+ * transactions never lock in opposite orders.
  */
-export async function recordSubscriptionHealth(
-  db: Executor,
+export async function lockSubscription(
+  tx: Tx,
   id: string,
-  succeeded: boolean,
-  at: number,
-): Promise<number | null> {
-  if (succeeded) {
-    await db
-      .updateTable('subscriptions')
-      .set({ failingSince: null })
-      .where('id', '=', id)
-      .where('failingSince', 'is not', null)
-      .execute()
-    return null
-  }
-  await db
-    .updateTable('subscriptions')
-    .set({ failingSince: at })
-    .where('id', '=', id)
-    .where('failingSince', 'is', null)
-    .execute()
-  const row = await db
-    .selectFrom('subscriptions')
-    .select('failingSince')
-    .where('id', '=', id)
-    .executeTakeFirst()
-  return row?.failingSince ?? null
+): Promise<{ active: boolean; failingSince: number | null } | undefined> {
+  const query = tx.selectFrom('subscriptions').select(['active', 'failingSince']).where('id', '=', id)
+  const row = await (engineOf(tx) === 'postgres' ? query.forUpdate() : query).executeTakeFirst()
+  return row && { active: row.active === 1, failingSince: row.failingSince }
+}
+
+/** Since when every attempt has failed (null after a success): the start of the 5-day count. */
+export async function setFailingSince(db: Executor, id: string, since: number | null): Promise<void> {
+  await db.updateTable('subscriptions').set({ failingSince: since }).where('id', '=', id).execute()
 }
 
 /** The secrets that sign at `at`: the current one, and the previous one while its 24 h last. */

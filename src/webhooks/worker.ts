@@ -15,8 +15,9 @@ import { findEventBodies } from '../store/events.js'
 import {
   deactivateSubscriptions,
   findSubscriptionsByIds,
-  recordSubscriptionHealth,
+  lockSubscription,
   type Subscription,
+  setFailingSince,
   signingSecrets,
 } from '../store/subscriptions.js'
 import { dispatchEvents } from './dispatcher.js'
@@ -43,6 +44,11 @@ export type WebhookWorkerOptions = {
 }
 
 const HOUR = 3_600_000
+/**
+ * Deliveries one claim takes at most. A claim beyond a subscription's share is given back, so a
+ * large claim on a backlog of one subscription writes many rows for nothing; 64 keeps that bounded.
+ */
+const CLAIM_BATCH = 64
 
 /**
  * Delivers webhooks: dispatches new events into deliveries, claims due deliveries and sends them,
@@ -58,6 +64,7 @@ export class WebhookWorker {
   private readonly open = new Map<string, number>()
   private readonly sending = new Set<Promise<void>>()
   private lastPurge = 0
+  private abandoned = false
   private readonly now: () => number
   private readonly perSubscription: number
   private readonly maxInFlight: number
@@ -94,6 +101,7 @@ export class WebhookWorker {
       }),
     ])
     clearTimeout(timer)
+    this.abandoned = true
   }
 
   /** New events were committed, or deliveries queued: look now rather than at the next poll. */
@@ -121,18 +129,28 @@ export class WebhookWorker {
   private async run(): Promise<void> {
     while (this.running) {
       let handled = 0
-      try {
-        handled += await dispatchEvents(this.db, this.now())
-        handled += await this.fill()
-        if (Date.now() - this.lastPurge > HOUR) {
-          this.lastPurge = Date.now()
-          await this.purge()
+      // Each step on its own: events that cannot be dispatched must not stop sending, nor the reverse.
+      for (const [step, run] of [
+        ['dispatch events', () => dispatchEvents(this.db, this.now())],
+        ['claim deliveries', () => this.fill()],
+        ['purge the delivery log', () => this.purgeHourly()],
+      ] as const) {
+        try {
+          handled += await run()
+        } catch (error) {
+          this.options.log?.error({ err: error }, `webhook worker could not ${step}`)
         }
-      } catch (error) {
-        this.options.log?.error({ err: error }, 'webhook worker could not dispatch or claim')
       }
       if (handled === 0 && this.running) await this.idle()
     }
+  }
+
+  /** Runs retention once an hour; counts as no work (it must not keep the loop from idling). */
+  private async purgeHourly(): Promise<number> {
+    if (Date.now() - this.lastPurge < HOUR) return 0
+    this.lastPurge = Date.now()
+    await this.purge()
+    return 0
   }
 
   private idle(): Promise<void> {
@@ -153,7 +171,7 @@ export class WebhookWorker {
     const busy = [...this.open].filter(([, n]) => n >= this.perSubscription).map(([id]) => id)
     const now = this.now()
     const claimed = await claimDeliveries(this.db, this.name, {
-      limit: free,
+      limit: Math.min(free, CLAIM_BATCH),
       now,
       leaseMs: this.options.leaseMs,
       busy,
@@ -240,10 +258,14 @@ export class WebhookWorker {
       },
       body,
     )
+    // Stopped while this request was open: leave it to the lease, unrecorded, so a deploy never
+    // spends one of the delivery's attempts.
+    if (this.abandoned) return
     const at = this.now()
     const succeeded = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300
     const verdict = await inTransaction(this.db, async (tx) => {
-      const failingSince = await recordSubscriptionHealth(tx, subscription.id, succeeded, sentAt)
+      const health = await lockSubscription(tx, subscription.id)
+      const failingSince = succeeded ? null : (health?.failingSince ?? sentAt)
       const verdict = judgeAttempt({ number, ...result }, at, failingSince ?? at, this.options.random)
       const error =
         result.error ??
@@ -266,8 +288,10 @@ export class WebhookWorker {
         },
         at,
       )
-      if (held && verdict.deactivate)
-        await deactivateSubscriptions(tx, [subscription.id], verdict.deactivate, at)
+      // An attempt this sender no longer held (its lease ran out) is in the log, but judges nothing.
+      if (!held) return { ...verdict, deactivate: null }
+      if (failingSince !== health?.failingSince) await setFailingSince(tx, subscription.id, failingSince)
+      if (verdict.deactivate) await deactivateSubscriptions(tx, [subscription.id], verdict.deactivate, at)
       return verdict
     })
     if (verdict.deactivate)

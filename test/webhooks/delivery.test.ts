@@ -469,6 +469,86 @@ describe(`webhook subscriptions and delivery (${ENGINE})`, () => {
     assert.equal((full.phones as string[]).length, 1)
   })
 
+  test('concurrent subscribes leave one active subscription; concurrent rotations both sign', async () => {
+    h.t.clock.now = Date.now() // standardwebhooks checks timestamps against the real clock
+    const r = await receiver()
+    const created = await Promise.all(
+      [1, 2, 3, 4].map(() =>
+        h.call('POST', '/v1/notifications/subscriptions', { topics: ['leads'], callbackUrl: r.url }),
+      ),
+    )
+    assert.deepEqual(
+      created.map((c) => c.status),
+      [201, 201, 201, 201],
+    )
+    const active = (await h.call('GET', '/v1/notifications/subscriptions')).body.filter(
+      (x: { groupId: string }) => x.groupId === h.s.a.root.id,
+    )
+    assert.equal(active.length, 1)
+    const id = active[0].id
+    const rotations = await Promise.all(
+      [1, 2].map(() => h.call('POST', `/v1/notifications/subscription/${id}/rotate-secret`)),
+    )
+    await h.lead({ utmSource: 'web', phones: [nextPhone()] })
+    await h.drain()
+    const sent = r.received.at(-1) as Received
+    for (const rotation of rotations)
+      assert.ok(verify(rotation.body.secret, sent), 'each rotation’s secret signs')
+  })
+
+  test('many 410s at once for one subscription: every attempt recorded, deactivated once', async () => {
+    const r = await receiver(() => ({ status: 410 }))
+    const sub = await subscribeTo(h, r, ['leads'])
+    for (let i = 0; i < 8; i++) await h.lead({ utmSource: 'web', phones: [nextPhone()] })
+    await h.drain(h.worker({ perSubscription: 8 }))
+    const attempts = await h.t.db
+      .selectFrom('deliveryAttempts')
+      .innerJoin('deliveries', 'deliveries.id', 'deliveryAttempts.deliveryId')
+      .select('deliveryAttempts.id')
+      .where('deliveries.subscriptionId', '=', sub.id)
+      .execute()
+    assert.equal(attempts.length, r.received.length, 'no attempt lost to a deadlock')
+    assert.ok(r.received.length >= 1)
+    const shown = (await h.call('GET', `/v1/notifications/subscription/${sub.id}`)).body
+    assert.equal(shown.active, false)
+  })
+
+  test('stopping with a request open leaves it unrecorded, for the lease to send again', async () => {
+    const r = await receiver(() => 'hang')
+    const sub = await subscribeTo(h, r, ['leads'])
+    await h.lead({ utmSource: 'web', phones: [nextPhone()] })
+    while ((await new LeadWorker(h.t.db, { now: () => h.t.clock.now }).runOnce()) > 0) {}
+    const sender = new WebhookSender({ allowPrivate: true, timeoutMs: 10_000, userAgent: 'test' })
+    const running = new WebhookWorker(h.t.db, {
+      secretKey: h.t.secretKey,
+      sender,
+      leaseMs: 60_000,
+      now: () => h.t.clock.now,
+      pollMs: 20,
+    })
+    running.start()
+    await r.waitFor(1)
+    await running.stop(50)
+    await sender.close()
+    const delivery = await h.t.db
+      .selectFrom('deliveries')
+      .selectAll()
+      .where('subscriptionId', '=', sub.id)
+      .executeTakeFirstOrThrow()
+    assert.equal(delivery.status, 'pending')
+    assert.equal(delivery.attempts, 0, 'the aborted attempt spent nothing')
+    assert.ok(
+      delivery.lockedUntil && delivery.lockedUntil > h.t.clock.now,
+      'still claimed until the lease runs out',
+    )
+    const logged = await h.t.db
+      .selectFrom('deliveryAttempts')
+      .select('id')
+      .where('deliveryId', '=', delivery.id)
+      .execute()
+    assert.equal(logged.length, 0)
+  })
+
   test('keys see only their subtree and their account', async () => {
     const r = await receiver()
     const rootSub = await subscribeTo(h, r, ['leads'])
