@@ -10,7 +10,12 @@ import { type EventBody, renderEventBodies } from './envelope.js'
  * transaction: an event is dispatched exactly once, by one dispatcher, even with many workers.
  * Events no subscription wants are only marked. Returns how many events it took.
  */
-export async function dispatchEvents(db: Db, now: number, limit = 200): Promise<number> {
+export async function dispatchEvents(
+  db: Db,
+  now: number,
+  options: { limit?: number; onSetAside?: (eventId: string, error: unknown) => void } = {},
+): Promise<number> {
+  const limit = options.limit ?? 200
   return db.transaction().execute(async (tx) => {
     const events = await claimUndispatchedEvents(tx, limit)
     if (events.length === 0) return 0
@@ -29,7 +34,10 @@ export async function dispatchEvents(db: Db, now: number, limit = 200): Promise<
       )
       if (listeners.length > 0) wanted.set(event, listeners)
     }
-    const bodies = await renderEventBodies(tx, [...wanted.keys()])
+    const bodies = await renderEventBodies(tx, [...wanted.keys()]).catch(() =>
+      renderEach(tx, [...wanted.keys()], options.onSetAside),
+    )
+    for (const event of wanted.keys()) if (!bodies.has(event.id)) wanted.delete(event)
     const hidden = await hiddenPairs(tx, wanted, bodies)
     const deliveries: NewDelivery[] = []
     for (const [event, listeners] of wanted) {
@@ -92,4 +100,26 @@ async function hiddenPairs(
       .filter((p) => !visible.has(`${p.subscriptionGroup}/${p.prospectGroup}`))
       .map((p) => `${p.subscriptionGroup}/${p.eventId}`),
   )
+}
+
+/**
+ * The batch could not be rendered: render its events one by one, and set aside (mark dispatched
+ * with no deliveries, and report) each one that still fails, such as a row whose JSON is
+ * corrupt. One bad event must not hold up every later one; it stays in the outbox, where an
+ * operator can clear its `dispatched_at` to send it once the cause is fixed.
+ */
+async function renderEach(
+  tx: Parameters<typeof renderEventBodies>[0],
+  events: StoredEvent[],
+  onSetAside?: (eventId: string, error: unknown) => void,
+): Promise<Map<string, EventBody>> {
+  const bodies = new Map<string, EventBody>()
+  for (const event of events) {
+    try {
+      for (const [id, body] of await renderEventBodies(tx, [event])) bodies.set(id, body)
+    } catch (error) {
+      onSetAside?.(event.id, error)
+    }
+  }
+  return bodies
 }

@@ -112,7 +112,7 @@ export class WebhookWorker {
   /** Dispatches every event waiting, sends what is due, and waits for the answers. For tests and tools. */
   async runOnce(): Promise<number> {
     let handled = 0
-    for (let taken = 1; taken > 0; handled += taken) taken = await dispatchEvents(this.db, this.now())
+    for (let taken = 1; taken > 0; handled += taken) taken = await this.dispatch()
     for (let sent = 1; sent > 0; handled += sent) {
       sent = await this.fill()
       await Promise.allSettled([...this.sending])
@@ -131,7 +131,7 @@ export class WebhookWorker {
       let handled = 0
       // Each step on its own: events that cannot be dispatched must not stop sending, nor the reverse.
       for (const [step, run] of [
-        ['dispatch events', () => dispatchEvents(this.db, this.now())],
+        ['dispatch events', () => this.dispatch()],
         ['claim deliveries', () => this.fill()],
         ['purge the delivery log', () => this.purgeHourly()],
       ] as const) {
@@ -143,6 +143,16 @@ export class WebhookWorker {
       }
       if (handled === 0 && this.running) await this.idle()
     }
+  }
+
+  private dispatch(): Promise<number> {
+    return dispatchEvents(this.db, this.now(), {
+      onSetAside: (eventId, error) =>
+        this.options.log?.error(
+          { err: error, eventId },
+          'event set aside: it could not be rendered for delivery',
+        ),
+    })
   }
 
   /** Runs retention once an hour; counts as no work (it must not keep the loop from idling). */

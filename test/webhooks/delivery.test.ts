@@ -549,6 +549,36 @@ describe(`webhook subscriptions and delivery (${ENGINE})`, () => {
     assert.equal(logged.length, 0)
   })
 
+  test('an event that cannot be rendered is set aside; the others are delivered', async () => {
+    const r = await receiver()
+    await subscribeTo(h, r, ['leads'])
+    const broken = await h.lead({ utmSource: 'web', phones: [nextPhone()] })
+    const fine = await h.lead({ utmSource: 'web', phones: [nextPhone()] })
+    while ((await new LeadWorker(h.t.db, { now: () => h.t.clock.now }).runOnce()) > 0) {}
+    // A row damaged on disk: its lead's JSON no longer parses.
+    await h.t.db.updateTable('leads').set({ body: '{"phones": [' }).where('id', '=', broken).execute()
+    const setAside: string[] = []
+    const logging = h.worker({
+      log: {
+        error: (o: object) => setAside.push(String((o as { eventId: string }).eventId)),
+        warn: () => {},
+        info: () => {},
+      },
+    })
+    await logging.runOnce()
+    assert.deepEqual(
+      r.received.map((x) => (x.json.lead as { id: string }).id),
+      [fine],
+    )
+    const event = await h.t.db
+      .selectFrom('events')
+      .select(['id', 'dispatchedAt'])
+      .where('subjectId', '=', broken)
+      .executeTakeFirstOrThrow()
+    assert.deepEqual(setAside, [event.id], 'reported with its id')
+    assert.ok(event.dispatchedAt, 'set aside, so it no longer holds up the outbox')
+  })
+
   test('keys see only their subtree and their account', async () => {
     const r = await receiver()
     const rootSub = await subscribeTo(h, r, ['leads'])
