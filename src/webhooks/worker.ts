@@ -1,30 +1,17 @@
 import { hostname } from 'node:os'
 import type { FastifyBaseLogger } from 'fastify'
 import { newId } from '../domain/ids.js'
-import { judgeAttempt } from '../domain/retry.js'
 import { signatureHeader } from '../domain/signature.js'
-import { type Db, inTransaction } from '../store/database.js'
-import {
-  claimDeliveries,
-  type Delivery,
-  purgeDeliveries,
-  recordAttempt,
-  releaseDeliveries,
-} from '../store/deliveries.js'
+import type { Db } from '../store/database.js'
+import { claimDeliveries, type Delivery, purgeDeliveries, releaseDeliveries } from '../store/deliveries.js'
 import { findEventBodies } from '../store/events.js'
-import {
-  deactivateSubscriptions,
-  findSubscriptionsByIds,
-  lockSubscription,
-  type Subscription,
-  setFailingSince,
-  signingSecrets,
-} from '../store/subscriptions.js'
+import { findSubscriptionsByIds, type Subscription, signingSecrets } from '../store/subscriptions.js'
 import { dispatchEvents } from './dispatcher.js'
 import { envelope } from './envelope.js'
+import { AttemptRecorder, type Outcome } from './recorder.js'
 import type { SendResult } from './sender.js'
 
-export type Outcome = 'delivered' | 'retrying' | 'failed'
+export type { Outcome }
 
 export type WebhookWorkerOptions = {
   secretKey: Buffer
@@ -44,11 +31,17 @@ export type WebhookWorkerOptions = {
 }
 
 const HOUR = 3_600_000
-/**
- * Deliveries one claim takes at most. A claim beyond a subscription's share is given back, so a
- * large claim on a backlog of one subscription writes many rows for nothing; 64 keeps that bounded.
- */
-const CLAIM_BATCH = 64
+/** Events one dispatch transaction takes. */
+const DISPATCH_BATCH = 200
+
+/** A claimed delivery with what its attempt sends. */
+type Work = {
+  delivery: Delivery
+  subscription: Subscription
+  objects: string
+  received: number
+  sequence: number | null
+}
 
 /**
  * Delivers webhooks: dispatches new events into deliveries, claims due deliveries and sends them,
@@ -61,13 +54,20 @@ export class WebhookWorker {
   private running = false
   private loop: Promise<void> | undefined
   private wake: (() => void) | undefined
-  private readonly open = new Map<string, number>()
+  /** Per subscription: requests open, and claimed deliveries waiting for one of its slots. */
+  private readonly lanes = new Map<string, { open: number; waiting: Work[] }>()
+  /** Deliveries this process holds: open or waiting in a lane. */
+  private load = 0
   private readonly sending = new Set<Promise<void>>()
   private lastPurge = 0
   private abandoned = false
+  private dispatchDue = true
+  private lastDispatch = 0
+  private stopping = false
   private readonly now: () => number
   private readonly perSubscription: number
   private readonly maxInFlight: number
+  private readonly recorder: AttemptRecorder
 
   constructor(
     private readonly db: Db,
@@ -76,6 +76,11 @@ export class WebhookWorker {
     this.now = options.now ?? Date.now
     this.perSubscription = options.perSubscription ?? 8
     this.maxInFlight = options.maxInFlight ?? 512
+    this.recorder = new AttemptRecorder(db, this.name, {
+      random: options.random,
+      log: options.log,
+      onAttempt: options.onAttempt,
+    })
   }
 
   start(): void {
@@ -85,17 +90,26 @@ export class WebhookWorker {
   }
 
   /**
-   * Stops claiming; resolves when the requests in flight are answered and recorded, or after
-   * `graceMs` (a shutdown must not wait out a 15 s timeout). What is still open then is sent again
-   * by the next worker once its lease runs out, with the same webhook-id.
+   * Stops claiming and starting; gives back the deliveries waiting in lanes; resolves when the
+   * requests in flight are answered and recorded, or after `graceMs` (a shutdown must not wait
+   * out a 15 s timeout). What is still open then is sent again by the next worker once its lease
+   * runs out, with the same webhook-id.
    */
   async stop(graceMs = 5_000): Promise<void> {
     this.running = false
     this.wake?.()
     await this.loop
+    this.stopping = true
+    const waiting = [...this.lanes.values()].flatMap((lane) => lane.waiting.splice(0))
+    this.load -= waiting.length
+    await releaseDeliveries(
+      this.db,
+      this.name,
+      waiting.map((w) => w.delivery.id),
+    ).catch((error) => this.options.log?.error({ err: error }, 'could not give back waiting deliveries'))
     let timer: NodeJS.Timeout | undefined
     await Promise.race([
-      Promise.allSettled([...this.sending]),
+      Promise.allSettled([...this.sending]).then(() => this.recorder.settled()),
       new Promise((resolve) => {
         timer = setTimeout(resolve, graceMs)
       }),
@@ -106,6 +120,7 @@ export class WebhookWorker {
 
   /** New events were committed, or deliveries queued: look now rather than at the next poll. */
   nudge(): void {
+    this.dispatchDue = true
     this.wake?.()
   }
 
@@ -115,7 +130,8 @@ export class WebhookWorker {
     for (let taken = 1; taken > 0; handled += taken) taken = await this.dispatch()
     for (let sent = 1; sent > 0; handled += sent) {
       sent = await this.fill()
-      await Promise.allSettled([...this.sending])
+      while (this.sending.size > 0) await Promise.allSettled([...this.sending])
+      await this.recorder.settled()
     }
     return handled
   }
@@ -131,7 +147,7 @@ export class WebhookWorker {
       let handled = 0
       // Each step on its own: events that cannot be dispatched must not stop sending, nor the reverse.
       for (const [step, run] of [
-        ['dispatch events', () => this.dispatch()],
+        ['dispatch events', () => this.dispatchIfDue()],
         ['claim deliveries', () => this.fill()],
         ['purge the delivery log', () => this.purgeHourly()],
       ] as const) {
@@ -145,8 +161,23 @@ export class WebhookWorker {
     }
   }
 
+  /**
+   * Dispatches when nudged, when the last pass took a full batch, or once a poll interval has
+   * passed; not on every answer that frees a slot (at thousands of answers a second that is a
+   * transaction each for nothing).
+   */
+  private async dispatchIfDue(): Promise<number> {
+    if (!this.dispatchDue && Date.now() - this.lastDispatch < (this.options.pollMs ?? 250)) return 0
+    this.dispatchDue = false
+    this.lastDispatch = Date.now()
+    const taken = await this.dispatch()
+    if (taken >= DISPATCH_BATCH) this.dispatchDue = true
+    return taken
+  }
+
   private dispatch(): Promise<number> {
     return dispatchEvents(this.db, this.now(), {
+      limit: DISPATCH_BATCH,
       onSetAside: (eventId, error) =>
         this.options.log?.error(
           { err: error, eventId },
@@ -174,25 +205,35 @@ export class WebhookWorker {
     })
   }
 
-  /** Claims what the free slots allow and starts sending it; returns how many it started. */
+  /**
+   * Claims deliveries into per-subscription lanes and starts what each lane's share allows.
+   * A lane holds at most twice its share (open plus waiting), so a delivery waits behind at most
+   * one round of its subscription's requests: 2 × the 15 s timeout, inside the lease. A claim takes
+   * no more than one lane can hold, and skips full lanes, so a backlog is claimed in steps without
+   * claiming rows only to give them back. Returns how many deliveries it took.
+   */
   private async fill(): Promise<number> {
-    const free = this.maxInFlight - this.sending.size
+    const capacity = 2 * this.perSubscription
+    const free = this.maxInFlight - this.load
     if (free <= 0) return 0
-    const busy = [...this.open].filter(([, n]) => n >= this.perSubscription).map(([id]) => id)
-    const now = this.now()
+    // A lane is claimed for again once it is down to one round (its share): each claim then keeps
+    // at least a round's worth, instead of topping lanes up one delivery at a time.
+    const busy = [...this.lanes]
+      .filter(([, lane]) => lane.open + lane.waiting.length > this.perSubscription)
+      .map(([id]) => id)
     const claimed = await claimDeliveries(this.db, this.name, {
-      limit: Math.min(free, CLAIM_BATCH),
-      now,
+      limit: Math.min(free, this.perSubscription),
+      now: this.now(),
       leaseMs: this.options.leaseMs,
       busy,
     })
     if (claimed.length === 0) return 0
     const keep: Delivery[] = []
     const over: string[] = []
-    const planned = new Map(this.open)
+    const planned = new Map([...this.lanes].map(([id, lane]) => [id, lane.open + lane.waiting.length]))
     for (const delivery of claimed) {
       const n = planned.get(delivery.subscriptionId) ?? 0
-      if (n >= this.perSubscription) over.push(delivery.id)
+      if (n >= capacity) over.push(delivery.id)
       else {
         planned.set(delivery.subscriptionId, n + 1)
         keep.push(delivery)
@@ -213,31 +254,49 @@ export class WebhookWorker {
     for (const delivery of keep) {
       const subscription = subscriptions.get(delivery.subscriptionId) as Subscription
       const event = events.get(delivery.eventId)
-      const objects = delivery.body ?? event?.body ?? '{}'
-      const received = event?.createdAt ?? delivery.createdAt
-      this.open.set(subscription.id, (this.open.get(subscription.id) ?? 0) + 1)
-      const sending: Promise<void> = this.attempt(delivery, subscription, { objects, received, event })
-        .catch((error) =>
-          this.options.log?.error({ err: error, deliveryId: delivery.id }, 'webhook attempt failed'),
-        )
-        .finally(() => {
-          this.sending.delete(sending)
-          const left = (this.open.get(subscription.id) ?? 1) - 1
-          if (left === 0) this.open.delete(subscription.id)
-          else this.open.set(subscription.id, left)
-          this.wake?.()
-        })
-      this.sending.add(sending)
+      const lane = this.lanes.get(subscription.id) ?? { open: 0, waiting: [] }
+      this.lanes.set(subscription.id, lane)
+      lane.waiting.push({
+        delivery,
+        subscription,
+        objects: delivery.body ?? event?.body ?? '{}',
+        received: event?.createdAt ?? delivery.createdAt,
+        sequence: event?.sequence ?? null,
+      })
+      this.load += 1
     }
+    for (const id of new Set(keep.map((d) => d.subscriptionId))) this.pump(id)
     return keep.length
   }
 
-  /** One signed POST of a delivery, then its record: the attempt, the delivery's next state, the subscription's health. */
-  private async attempt(
-    delivery: Delivery,
-    subscription: Subscription,
-    content: { objects: string; received: number; event: { sequence: number | null } | undefined },
-  ): Promise<void> {
+  /** Starts the waiting deliveries of a lane while it has fewer than its share open. */
+  private pump(subscriptionId: string): void {
+    const lane = this.lanes.get(subscriptionId)
+    if (!lane) return
+    while (lane.open < this.perSubscription && !this.stopping) {
+      const next = lane.waiting.shift()
+      if (!next) break
+      lane.open += 1
+      const sending: Promise<void> = this.attempt(next)
+        .catch((error) =>
+          this.options.log?.error({ err: error, deliveryId: next.delivery.id }, 'webhook attempt failed'),
+        )
+        .finally(() => {
+          this.sending.delete(sending)
+          lane.open -= 1
+          this.load -= 1
+          if (lane.open === 0 && lane.waiting.length === 0) this.lanes.delete(subscriptionId)
+          else this.pump(subscriptionId)
+          // Wake the loop when this lane just became claimable again, not on every answer.
+          if (lane.open + lane.waiting.length === this.perSubscription || this.lanes.size === 0) this.wake?.()
+        })
+      this.sending.add(sending)
+    }
+  }
+
+  /** One signed POST of a delivery; its record is left to the recorder, which batches them. */
+  private async attempt(work: Work): Promise<void> {
+    const { delivery, subscription } = work
     const number = delivery.attempts + 1
     const sentAt = this.now()
     const body = envelope(
@@ -246,12 +305,12 @@ export class WebhookWorker {
         topic: delivery.topic,
         type: delivery.type,
         operationId: delivery.eventId,
-        received: content.received,
+        received: work.received,
         sent: sentAt,
         attempts: number,
-        sequence: content.event?.sequence ?? null,
+        sequence: work.sequence,
       },
-      content.objects,
+      work.objects,
     )
     const timestamp = Math.floor(sentAt / 1000)
     const result = await this.options.sender.send(
@@ -271,44 +330,13 @@ export class WebhookWorker {
     // Stopped while this request was open: leave it to the lease, unrecorded, so a deploy never
     // spends one of the delivery's attempts.
     if (this.abandoned) return
-    const at = this.now()
-    const succeeded = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300
-    const verdict = await inTransaction(this.db, async (tx) => {
-      const health = await lockSubscription(tx, subscription.id)
-      const failingSince = succeeded ? null : (health?.failingSince ?? sentAt)
-      const verdict = judgeAttempt({ number, ...result }, at, failingSince ?? at, this.options.random)
-      const error =
-        result.error ??
-        (result.statusCode !== null && result.statusCode >= 300 && result.statusCode < 400
-          ? 'redirects are not followed'
-          : null)
-      const held = await recordAttempt(
-        tx,
-        delivery,
-        this.name,
-        {
-          number,
-          sentAt,
-          durationMs: result.durationMs,
-          statusCode: result.statusCode,
-          responseBody: result.body,
-          error,
-          status: verdict.status,
-          nextAttemptAt: verdict.nextAttemptAt,
-        },
-        at,
-      )
-      // An attempt this sender no longer held (its lease ran out) is in the log, but judges nothing.
-      if (!held) return { ...verdict, deactivate: null }
-      if (failingSince !== health?.failingSince) await setFailingSince(tx, subscription.id, failingSince)
-      if (verdict.deactivate) await deactivateSubscriptions(tx, [subscription.id], verdict.deactivate, at)
-      return verdict
+    this.recorder.add({
+      delivery,
+      subscriptionId: subscription.id,
+      number,
+      sentAt,
+      endedAt: this.now(),
+      result,
     })
-    if (verdict.deactivate)
-      this.options.log?.warn(
-        { subscriptionId: subscription.id, reason: verdict.deactivate },
-        'subscription deactivated',
-      )
-    this.options.onAttempt?.(delivery.topic, verdict.status === 'pending' ? 'retrying' : verdict.status)
   }
 }

@@ -1,0 +1,138 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { judgeAttempt } from '../domain/retry.js'
+import { type Db, inTransaction, type Tx } from '../store/database.js'
+import { type Delivery, recordAttempt } from '../store/deliveries.js'
+import { deactivateSubscriptions, lockSubscription, setFailingSince } from '../store/subscriptions.js'
+import type { SendResult } from './sender.js'
+
+export type FinishedAttempt = {
+  delivery: Delivery
+  subscriptionId: string
+  number: number
+  sentAt: number
+  endedAt: number
+  result: SendResult
+}
+
+export type Outcome = 'delivered' | 'retrying' | 'failed'
+
+/**
+ * Records finished attempts in batches: whatever finished while the previous batch was being
+ * written goes in the next transaction. One commit (one fsync on SQLite) then serves many
+ * attempts; measured on this machine, one transaction per attempt held delivery to about 340/s
+ * against 4,800 bare POSTs/s.
+ *
+ * In a batch, each subscription's row is locked first, in id order, before any of its deliveries
+ * (the order every writer of a subscription and its deliveries follows), then each attempt is
+ * judged (domain/retry.ts) in the order it finished.
+ */
+export class AttemptRecorder {
+  private queue: FinishedAttempt[] = []
+  private writing: Promise<void> | undefined
+
+  constructor(
+    private readonly db: Db,
+    private readonly sender: string,
+    private readonly options: {
+      random?: () => number
+      log?: Pick<FastifyBaseLogger, 'error' | 'warn'>
+      onAttempt?: (topic: string, outcome: Outcome) => void
+    },
+  ) {}
+
+  add(attempt: FinishedAttempt): void {
+    this.queue.push(attempt)
+    this.writing ??= this.writeAll()
+  }
+
+  /** Resolves when everything added so far is written (or has failed to be, and been logged). */
+  async settled(): Promise<void> {
+    while (this.writing) await this.writing
+  }
+
+  private async writeAll(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        // Let the answers already on the wire be read first, so they join this batch.
+        await new Promise((resolve) => setImmediate(resolve))
+        const batch = this.queue.splice(0)
+        try {
+          const { outcomes, deactivated } = await inTransaction(this.db, (tx) => this.write(tx, batch))
+          for (const [topic, outcome] of outcomes) this.options.onAttempt?.(topic, outcome)
+          for (const [subscriptionId, reason] of deactivated)
+            this.options.log?.warn({ subscriptionId, reason }, 'subscription deactivated')
+        } catch (error) {
+          // Unrecorded attempts stay claimed until their lease runs out, then go again: at least once.
+          this.options.log?.error(
+            { err: error, attempts: batch.length },
+            'webhook attempts could not be recorded',
+          )
+        }
+      }
+    } finally {
+      this.writing = undefined
+    }
+  }
+
+  private async write(
+    tx: Tx,
+    batch: FinishedAttempt[],
+  ): Promise<{ outcomes: [string, Outcome][]; deactivated: [string, string][] }> {
+    const ids = [...new Set(batch.map((a) => a.subscriptionId))].sort()
+    const health = new Map<
+      string,
+      { failingSince: number | null; was: number | null; deactivate: string | null }
+    >()
+    for (const id of ids) {
+      const locked = await lockSubscription(tx, id)
+      health.set(id, {
+        failingSince: locked?.failingSince ?? null,
+        was: locked?.failingSince ?? null,
+        deactivate: null,
+      })
+    }
+    const outcomes: [string, Outcome][] = []
+    for (const attempt of batch) {
+      const { result, endedAt } = attempt
+      const state = health.get(attempt.subscriptionId) as NonNullable<ReturnType<typeof health.get>>
+      const succeeded = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300
+      const failingSince = succeeded ? null : (state.failingSince ?? attempt.sentAt)
+      const verdict = judgeAttempt(
+        { number: attempt.number, ...result },
+        endedAt,
+        failingSince ?? endedAt,
+        this.options.random,
+      )
+      const redirect = result.statusCode !== null && result.statusCode >= 300 && result.statusCode < 400
+      const held = await recordAttempt(
+        tx,
+        attempt.delivery,
+        this.sender,
+        {
+          number: attempt.number,
+          sentAt: attempt.sentAt,
+          durationMs: result.durationMs,
+          statusCode: result.statusCode,
+          responseBody: result.body,
+          error: result.error ?? (redirect ? 'redirects are not followed' : null),
+          status: verdict.status,
+          nextAttemptAt: verdict.nextAttemptAt,
+        },
+        endedAt,
+      )
+      // An attempt this sender no longer held (its lease ran out) is in the log, but judges nothing.
+      if (!held) continue
+      state.failingSince = failingSince
+      state.deactivate ??= verdict.deactivate
+      outcomes.push([attempt.delivery.topic, verdict.status === 'pending' ? 'retrying' : verdict.status])
+    }
+    const at = Math.max(...batch.map((a) => a.endedAt))
+    const deactivated: [string, string][] = []
+    for (const [id, state] of health) {
+      if (state.failingSince !== state.was) await setFailingSince(tx, id, state.failingSince)
+      if (state.deactivate && (await deactivateSubscriptions(tx, [id], state.deactivate, at)) > 0)
+        deactivated.push([id, state.deactivate])
+    }
+    return { outcomes, deactivated }
+  }
+}
