@@ -21,7 +21,7 @@ export type Outcome = 'delivered' | 'retrying' | 'failed'
  * written (and whatever answers were already on the wire) goes in the next transaction. One
  * commit (one fsync on SQLite) then serves several attempts: about five per batch at a thousand
  * deliveries a second to one local receiver (bench/deliveries.ts), where a transaction each took
- * four times as long.
+ * over three times as long in all.
  *
  * In a batch, each subscription's row is locked first, in id order, before any of its deliveries
  * (the order every writer of a subscription and its deliveries follows), then each attempt is
