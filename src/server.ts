@@ -54,8 +54,9 @@ function webhookWorker(
     ...options,
     secretKey,
     sender,
-    // Longer than an attempt can take, so only a sender that died loses its claim.
-    leaseMs: config.webhookTimeoutMs + config.workerLeaseMs,
+    // A claimed delivery may wait one round of its lane's requests, then take its own: two
+    // timeouts, plus the worker lease as margin. Only a sender that died loses its claim.
+    leaseMs: 2 * config.webhookTimeoutMs + config.workerLeaseMs,
     retention: {
       deliveredMs: config.webhookRetention.deliveredDays * days,
       failedMs: config.webhookRetention.failedDays * days,
