@@ -123,6 +123,15 @@ export async function deactivateSubscriptions(
   at: number,
 ): Promise<number> {
   if (ids.length === 0) return 0
+  // Rows locked in id order, as the attempt recorder locks them, so the two never deadlock.
+  if (engineOf(db) === 'postgres')
+    await db
+      .selectFrom('subscriptions')
+      .select('id')
+      .where('id', 'in', ids)
+      .orderBy('id')
+      .forUpdate()
+      .execute()
   const result = await db
     .updateTable('subscriptions')
     .set({ active: 0, deactivatedAt: at, deactivationReason: reason })

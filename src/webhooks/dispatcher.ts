@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import type { Db } from '../store/database.js'
 import { insertDeliveries, type NewDelivery } from '../store/deliveries.js'
 import { claimUndispatchedEvents, markDispatched, type StoredEvent } from '../store/events.js'
@@ -34,9 +35,9 @@ export async function dispatchEvents(
       )
       if (listeners.length > 0) wanted.set(event, listeners)
     }
-    const bodies = await renderEventBodies(tx, [...wanted.keys()]).catch(() =>
-      renderEach(tx, [...wanted.keys()], options.onSetAside),
-    )
+    const rendering = [...wanted.keys()]
+    const bodies =
+      rendering.length === 0 ? new Map<string, EventBody>() : await renderSaved(tx, rendering, options)
     for (const event of wanted.keys()) if (!bodies.has(event.id)) wanted.delete(event)
     const hidden = await hiddenPairs(tx, wanted, bodies)
     const deliveries: NewDelivery[] = []
@@ -102,6 +103,23 @@ async function hiddenPairs(
   )
 }
 
+/** Renders a batch under a savepoint; when it fails, renders its events one by one. */
+async function renderSaved(
+  tx: Parameters<typeof renderEventBodies>[0],
+  events: StoredEvent[],
+  options: { onSetAside?: (eventId: string, error: unknown) => void },
+): Promise<Map<string, EventBody>> {
+  await sql`savepoint render_batch`.execute(tx)
+  try {
+    const rendered = await renderEventBodies(tx, events)
+    await sql`release savepoint render_batch`.execute(tx)
+    return rendered
+  } catch {
+    await sql`rollback to savepoint render_batch`.execute(tx)
+    return renderEach(tx, events, options.onSetAside)
+  }
+}
+
 /**
  * The batch could not be rendered: render its events one by one, and set aside (mark dispatched
  * with no deliveries, and report) each one that still fails, such as a row whose JSON is
@@ -115,9 +133,13 @@ async function renderEach(
 ): Promise<Map<string, EventBody>> {
   const bodies = new Map<string, EventBody>()
   for (const event of events) {
+    // A savepoint per event: on PostgreSQL a failed statement would otherwise abort the whole batch.
+    await sql`savepoint render_event`.execute(tx)
     try {
       for (const [id, body] of await renderEventBodies(tx, [event])) bodies.set(id, body)
+      await sql`release savepoint render_event`.execute(tx)
     } catch (error) {
+      await sql`rollback to savepoint render_event`.execute(tx)
       onSetAside?.(event.id, error)
     }
   }

@@ -38,6 +38,8 @@ export class AttemptRecorder {
       random?: () => number
       log?: Pick<FastifyBaseLogger, 'error' | 'warn'>
       onAttempt?: (topic: string, outcome: Outcome) => void
+      /** Told of deliveries whose attempts are written (or could not be): the sender may claim them again. */
+      onSettled?: (deliveryIds: string[]) => void
     },
   ) {}
 
@@ -57,21 +59,31 @@ export class AttemptRecorder {
         // Let the answers already on the wire be read first, so they join this batch.
         await new Promise((resolve) => setImmediate(resolve))
         const batch = this.queue.splice(0)
-        try {
-          const { outcomes, deactivated } = await inTransaction(this.db, (tx) => this.write(tx, batch))
-          for (const [topic, outcome] of outcomes) this.options.onAttempt?.(topic, outcome)
-          for (const [subscriptionId, reason] of deactivated)
-            this.options.log?.warn({ subscriptionId, reason }, 'subscription deactivated')
-        } catch (error) {
-          // Unrecorded attempts stay claimed until their lease runs out, then go again: at least once.
-          this.options.log?.error(
-            { err: error, attempts: batch.length },
-            'webhook attempts could not be recorded',
-          )
-        }
+        // A batch that fails (a deadlock, a busy database) is written again one attempt at a time,
+        // so one attempt's trouble never costs the others their record.
+        if (!(await this.commit(batch)) && batch.length > 1) for (const one of batch) await this.commit([one])
+        this.options.onSettled?.(batch.map((a) => a.delivery.id))
       }
     } finally {
       this.writing = undefined
+    }
+  }
+
+  /** Writes a batch in one transaction; false (and logged) when it could not. */
+  private async commit(batch: FinishedAttempt[]): Promise<boolean> {
+    try {
+      const { outcomes, deactivated } = await inTransaction(this.db, (tx) => this.write(tx, batch))
+      for (const [topic, outcome] of outcomes) this.options.onAttempt?.(topic, outcome)
+      for (const [subscriptionId, reason] of deactivated)
+        this.options.log?.warn({ subscriptionId, reason }, 'subscription deactivated')
+      return true
+    } catch (error) {
+      // Unrecorded attempts stay claimed until their lease runs out, then go again: at least once.
+      this.options.log?.error(
+        { err: error, attempts: batch.length },
+        'webhook attempts could not be recorded',
+      )
+      return false
     }
   }
 
@@ -82,14 +94,22 @@ export class AttemptRecorder {
     const ids = [...new Set(batch.map((a) => a.subscriptionId))].sort()
     const health = new Map<
       string,
-      { failingSince: number | null; was: number | null; deactivate: string | null }
+      {
+        active: boolean
+        failingSince: number | null
+        was: number | null
+        gone: string | null
+        givenUp: string | null
+      }
     >()
     for (const id of ids) {
       const locked = await lockSubscription(tx, id)
       health.set(id, {
+        active: locked?.active ?? false,
         failingSince: locked?.failingSince ?? null,
         was: locked?.failingSince ?? null,
-        deactivate: null,
+        gone: null,
+        givenUp: null,
       })
     }
     const outcomes: [string, Outcome][] = []
@@ -98,12 +118,17 @@ export class AttemptRecorder {
       const state = health.get(attempt.subscriptionId) as NonNullable<ReturnType<typeof health.get>>
       const succeeded = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300
       const failingSince = succeeded ? null : (state.failingSince ?? attempt.sentAt)
-      const verdict = judgeAttempt(
+      const judged = judgeAttempt(
         { number: attempt.number, ...result },
         endedAt,
         failingSince ?? endedAt,
         this.options.random,
       )
+      // Deactivated meanwhile (a delivery requeued as it happened): nothing more is scheduled.
+      const verdict =
+        state.active || judged.status === 'delivered'
+          ? judged
+          : { status: 'failed' as const, nextAttemptAt: null, deactivate: null }
       const redirect = result.statusCode !== null && result.statusCode >= 300 && result.statusCode < 400
       const held = await recordAttempt(
         tx,
@@ -124,15 +149,18 @@ export class AttemptRecorder {
       // An attempt this sender no longer held (its lease ran out) is in the log, but judges nothing.
       if (!held) continue
       state.failingSince = failingSince
-      state.deactivate ??= verdict.deactivate
+      if (verdict.deactivate && result.statusCode === 410) state.gone ??= verdict.deactivate
+      else if (verdict.deactivate) state.givenUp ??= verdict.deactivate
       outcomes.push([attempt.delivery.topic, verdict.status === 'pending' ? 'retrying' : verdict.status])
     }
     const at = Math.max(...batch.map((a) => a.endedAt))
     const deactivated: [string, string][] = []
     for (const [id, state] of health) {
       if (state.failingSince !== state.was) await setFailingSince(tx, id, state.failingSince)
-      if (state.deactivate && (await deactivateSubscriptions(tx, [id], state.deactivate, at)) > 0)
-        deactivated.push([id, state.deactivate])
+      // 410 deactivates whatever else the batch holds; five days of failure only if no attempt of
+      // the batch succeeded after it (the streak is still running at the end of the batch).
+      const reason = state.gone ?? (state.failingSince !== null ? state.givenUp : null)
+      if (reason && (await deactivateSubscriptions(tx, [id], reason, at)) > 0) deactivated.push([id, reason])
     }
     return { outcomes, deactivated }
   }

@@ -59,6 +59,10 @@ export class WebhookWorker {
   /** Deliveries this process holds: open or waiting in a lane. */
   private load = 0
   private readonly sending = new Set<Promise<void>>()
+  /** Deliveries claimed and not yet recorded. */
+  private readonly held = new Set<string>()
+  /** A wake that came while the loop was busy: the next idle is skipped. */
+  private woken = false
   private lastPurge = 0
   private abandoned = false
   private dispatchDue = true
@@ -80,6 +84,9 @@ export class WebhookWorker {
       random: options.random,
       log: options.log,
       onAttempt: options.onAttempt,
+      onSettled: (ids) => {
+        for (const id of ids) this.held.delete(id)
+      },
     })
   }
 
@@ -97,7 +104,7 @@ export class WebhookWorker {
    */
   async stop(graceMs = 5_000): Promise<void> {
     this.running = false
-    this.wake?.()
+    this.rouse()
     await this.loop
     this.stopping = true
     const waiting = [...this.lanes.values()].flatMap((lane) => lane.waiting.splice(0))
@@ -121,7 +128,7 @@ export class WebhookWorker {
   /** New events were committed, or deliveries queued: look now rather than at the next poll. */
   nudge(): void {
     this.dispatchDue = true
-    this.wake?.()
+    this.rouse()
   }
 
   /** Dispatches every event waiting, sends what is due, and waits for the answers. For tests and tools. */
@@ -194,7 +201,17 @@ export class WebhookWorker {
     return 0
   }
 
+  /** Ends the idle wait now, or, when the loop is busy, makes it skip the next one. */
+  private rouse(): void {
+    if (this.wake) this.wake()
+    else this.woken = true
+  }
+
   private idle(): Promise<void> {
+    if (this.woken) {
+      this.woken = false
+      return Promise.resolve()
+    }
     return new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, this.options.pollMs ?? 250)
       this.wake = () => {
@@ -221,7 +238,7 @@ export class WebhookWorker {
     const busy = [...this.lanes]
       .filter(([, lane]) => lane.open + lane.waiting.length > this.perSubscription)
       .map(([id]) => id)
-    const claimed = await claimDeliveries(this.db, this.name, {
+    let claimed = await claimDeliveries(this.db, this.name, {
       limit: Math.min(free, this.perSubscription),
       now: this.now(),
       leaseMs: this.options.leaseMs,
@@ -230,6 +247,9 @@ export class WebhookWorker {
     if (claimed.length === 0) return 0
     const keep: Delivery[] = []
     const over: string[] = []
+    // A delivery this process still holds (its lease ran out while it waited, was sent or was being
+    // recorded) is not taken twice: the claim only renewed its lease.
+    claimed = claimed.filter((d) => !this.held.has(d.id))
     const planned = new Map([...this.lanes].map(([id, lane]) => [id, lane.open + lane.waiting.length]))
     for (const delivery of claimed) {
       const n = planned.get(delivery.subscriptionId) ?? 0
@@ -239,19 +259,32 @@ export class WebhookWorker {
         keep.push(delivery)
       }
     }
-    await releaseDeliveries(this.db, this.name, over)
-    const [subscriptions, events] = await Promise.all([
-      findSubscriptionsByIds(
+    let loaded: [Map<string, Subscription>, Awaited<ReturnType<typeof findEventBodies>>]
+    try {
+      await releaseDeliveries(this.db, this.name, over)
+      loaded = await Promise.all([
+        findSubscriptionsByIds(
+          this.db,
+          [...new Set(keep.map((d) => d.subscriptionId))],
+          this.options.secretKey,
+        ),
+        findEventBodies(
+          this.db,
+          keep.map((d) => d.eventId),
+        ),
+      ])
+    } catch (error) {
+      // Give the claim back rather than leave it until the lease runs out.
+      await releaseDeliveries(
         this.db,
-        [...new Set(keep.map((d) => d.subscriptionId))],
-        this.options.secretKey,
-      ),
-      findEventBodies(
-        this.db,
-        keep.map((d) => d.eventId),
-      ),
-    ])
+        this.name,
+        keep.map((d) => d.id),
+      ).catch(() => undefined)
+      throw error
+    }
+    const [subscriptions, events] = loaded
     for (const delivery of keep) {
+      this.held.add(delivery.id)
       const subscription = subscriptions.get(delivery.subscriptionId) as Subscription
       const event = events.get(delivery.eventId)
       const lane = this.lanes.get(subscription.id) ?? { open: 0, waiting: [] }
@@ -278,9 +311,11 @@ export class WebhookWorker {
       if (!next) break
       lane.open += 1
       const sending: Promise<void> = this.attempt(next)
-        .catch((error) =>
-          this.options.log?.error({ err: error, deliveryId: next.delivery.id }, 'webhook attempt failed'),
-        )
+        .catch((error) => {
+          // Not recorded: its lease runs out and it is claimed again, by this process too.
+          this.held.delete(next.delivery.id)
+          this.options.log?.error({ err: error, deliveryId: next.delivery.id }, 'webhook attempt failed')
+        })
         .finally(() => {
           this.sending.delete(sending)
           lane.open -= 1
@@ -288,7 +323,7 @@ export class WebhookWorker {
           if (lane.open === 0 && lane.waiting.length === 0) this.lanes.delete(subscriptionId)
           else this.pump(subscriptionId)
           // Wake the loop when this lane just became claimable again, not on every answer.
-          if (lane.open + lane.waiting.length === this.perSubscription || this.lanes.size === 0) this.wake?.()
+          if (lane.open + lane.waiting.length === this.perSubscription || this.lanes.size === 0) this.rouse()
         })
       this.sending.add(sending)
     }

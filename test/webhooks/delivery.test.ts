@@ -3,6 +3,9 @@ import { after, before, beforeEach, describe, test } from 'node:test'
 import { Webhook } from 'standardwebhooks'
 import { LeadWorker } from '../../src/jobs/worker.js'
 import { blockValue } from '../../src/store/accounts.js'
+import { claimDeliveries } from '../../src/store/deliveries.js'
+import { dispatchEvents } from '../../src/webhooks/dispatcher.js'
+import { AttemptRecorder } from '../../src/webhooks/recorder.js'
 import { WebhookSender } from '../../src/webhooks/sender.js'
 import { WebhookWorker, type WebhookWorkerOptions } from '../../src/webhooks/worker.js'
 import { createTestApp, ENGINE, type TestContext } from '../helper.js'
@@ -577,6 +580,47 @@ describe(`webhook subscriptions and delivery (${ENGINE})`, () => {
       .executeTakeFirstOrThrow()
     assert.deepEqual(setAside, [event.id], 'reported with its id')
     assert.ok(event.dispatchedAt, 'set aside, so it no longer holds up the outbox')
+  })
+
+  test('in one recorded batch, a success after five days of failure keeps the subscription; a 410 does not', async () => {
+    for (const [codes, active] of [
+      [[500, 200], true],
+      [[410, 200], false],
+    ] as const) {
+      const r = await receiver()
+      const sub = await subscribeTo(h, r, ['leads'])
+      await h.t.db
+        .updateTable('subscriptions')
+        .set({ failingSince: h.t.clock.now - 6 * 24 * HOUR })
+        .where('id', '=', sub.id)
+        .execute()
+      for (let i = 0; i < 2; i++) await h.lead({ utmSource: 'web', phones: [nextPhone()] })
+      while ((await new LeadWorker(h.t.db, { now: () => h.t.clock.now }).runOnce()) > 0) {}
+      await dispatchEvents(h.t.db, h.t.clock.now)
+      const claimed = (
+        await claimDeliveries(h.t.db, 'recorder-test', {
+          limit: 10,
+          now: h.t.clock.now,
+          leaseMs: 60_000,
+          busy: [],
+        })
+      ).filter((d) => d.subscriptionId === sub.id)
+      assert.equal(claimed.length, 2)
+      const recorder = new AttemptRecorder(h.t.db, 'recorder-test', { random: () => 0.5 })
+      claimed.forEach((delivery, i) =>
+        recorder.add({
+          delivery,
+          subscriptionId: sub.id,
+          number: 1,
+          sentAt: h.t.clock.now,
+          endedAt: h.t.clock.now,
+          result: { statusCode: codes[i] as number, body: '', durationMs: 1, error: null, retryAfter: null },
+        }),
+      )
+      await recorder.settled()
+      const shown = (await h.call('GET', `/v1/notifications/subscription/${sub.id}`)).body
+      assert.equal(shown.active, active, `${codes.join(' then ')}: ${shown.deactivationReason}`)
+    }
   })
 
   test('keys see only their subtree and their account', async () => {
