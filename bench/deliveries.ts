@@ -14,10 +14,8 @@ import { once } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { Agent, request } from 'undici'
-import { ALL_SCOPES } from '../src/domain/scopes.js'
 import { LeadWorker } from '../src/jobs/worker.js'
-import { createIntegration } from '../src/services/access.js'
-import { createAccount, updateAccount } from '../src/services/directory.js'
+import { updateAccount } from '../src/services/directory.js'
 import { checkLead, storeLeads } from '../src/services/intake.js'
 import { subscribe, unsubscribe } from '../src/services/subscriptions.js'
 import type { Lead } from '../src/store/leads.js'
@@ -25,6 +23,7 @@ import { WebhookSender } from '../src/webhooks/sender.js'
 import { WebhookWorker } from '../src/webhooks/worker.js'
 import { createTestApp, ENGINE } from '../test/helper.js'
 import { generatePeopleLeads } from './leads.js'
+import { benchAccount } from './setup.js'
 
 const { values } = parseArgs({
   options: { leads: { type: 'string', default: '2000' } },
@@ -48,17 +47,7 @@ const fast = await startReceiver('answer')
 const dead = await startReceiver('hang')
 
 const t = await createTestApp({ now: Date.now(), env: { VENTAS_WEBHOOK_ALLOW_PRIVATE: 'true' } })
-const created = await createAccount(t.db, { name: 'Bench', countryCode: 'BR' })
-if (!created.ok) throw new Error(created.message)
-const { account, group } = created.value
-const access = await createIntegration(
-  t.db,
-  t.secretKey,
-  { accountId: account.id, groupId: group.id, name: 'bench', scopes: ALL_SCOPES },
-  'bench',
-)
-if (!access.ok) throw new Error(access.message)
-const integration = access.value.integration
+const { account, group, integration } = await benchAccount(t)
 
 /** Stores and processes `count` leads (not timed): their `leads` events wait in the outbox. */
 async function fillOutbox(count: number, seed: number) {

@@ -11,14 +11,12 @@ import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { sql } from 'kysely'
-import { ALL_SCOPES } from '../src/domain/scopes.js'
 import { LeadWorker } from '../src/jobs/worker.js'
-import { createIntegration } from '../src/services/access.js'
-import { createAccount } from '../src/services/directory.js'
 import { checkLead, storeLeads } from '../src/services/intake.js'
 import type { Lead } from '../src/store/leads.js'
 import { createTestApp, ENGINE } from '../test/helper.js'
 import { generatePeopleLeads } from './leads.js'
+import { benchAccount } from './setup.js'
 
 const { values } = parseArgs({
   options: { leads: { type: 'string', default: '5000' } },
@@ -27,17 +25,7 @@ const { values } = parseArgs({
 const total = Number(values.leads)
 
 const t = await createTestApp({ now: Date.now() })
-const created = await createAccount(t.db, { name: 'Bench', countryCode: 'BR' })
-if (!created.ok) throw new Error(created.message)
-const { account, group } = created.value
-const access = await createIntegration(
-  t.db,
-  t.secretKey,
-  { accountId: account.id, groupId: group.id, name: 'bench', scopes: ALL_SCOPES },
-  'bench',
-)
-if (!access.ok) throw new Error(access.message)
-const integration = access.value.integration
+const { group, integration } = await benchAccount(t)
 
 // Baseline: the same number of rows, as wide as a stored lead, inserted one per transaction.
 const { leads: inputs, people } = generatePeopleLeads(total, 0.3)

@@ -607,7 +607,7 @@ describe(`webhook subscriptions and delivery (${ENGINE})`, () => {
       ).filter((d) => d.subscriptionId === sub.id)
       assert.equal(claimed.length, 2)
       const recorder = new AttemptRecorder(h.t.db, 'recorder-test', { random: () => 0.5 })
-      claimed.forEach((delivery, i) =>
+      for (const [i, delivery] of claimed.entries())
         recorder.add({
           delivery,
           subscriptionId: sub.id,
@@ -615,8 +615,7 @@ describe(`webhook subscriptions and delivery (${ENGINE})`, () => {
           sentAt: h.t.clock.now,
           endedAt: h.t.clock.now,
           result: { statusCode: codes[i] as number, body: '', durationMs: 1, error: null, retryAfter: null },
-        }),
-      )
+        })
       await recorder.settled()
       const shown = (await h.call('GET', `/v1/notifications/subscription/${sub.id}`)).body
       assert.equal(shown.active, active, `${codes.join(' then ')}: ${shown.deactivationReason}`)
