@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
 const BENCHES: Record<string, string> = {
+  accept: 'bench/accept.ts',
   processing: 'bench/processing.ts',
   deliveries: 'bench/deliveries.ts',
 }
