@@ -43,7 +43,7 @@ function webhookWorker(
   config: Config,
   secretKey: Buffer,
   options: Pick<WebhookWorkerOptions, 'log' | 'onAttempt'>,
-): WebhookWorker {
+): { worker: WebhookWorker; stop: () => Promise<void> } {
   const sender = new WebhookSender({
     allowPrivate: config.webhookAllowPrivate,
     timeoutMs: config.webhookTimeoutMs,
@@ -62,12 +62,13 @@ function webhookWorker(
       failedMs: config.webhookRetention.failedDays * days,
     },
   })
-  const stop = worker.stop.bind(worker)
-  worker.stop = async () => {
-    await stop()
-    await sender.close()
+  return {
+    worker,
+    stop: async () => {
+      await worker.stop()
+      await sender.close()
+    },
   }
-  return worker
 }
 
 /** `ventas worker`: lead processing and webhook delivery, until SIGTERM lets the work in hand finish. */
@@ -76,7 +77,7 @@ export async function startWorker(config: Config): Promise<{ stop: () => Promise
   const db = connect(config.storage, { sqliteSynchronous: config.sqliteSynchronous })
   await migrateToLatest(db)
   const log = pino({ level: config.logLevel })
-  const webhooks = webhookWorker(db, config, secretKey, { log })
+  const { worker: webhooks, stop: stopWebhooks } = webhookWorker(db, config, secretKey, { log })
   const worker = new LeadWorker(db, {
     log,
     leaseMs: config.workerLeaseMs,
@@ -87,7 +88,7 @@ export async function startWorker(config: Config): Promise<{ stop: () => Promise
   log.info({ worker: worker.name, webhooks: webhooks.name }, 'worker started')
   return {
     stop: async () => {
-      await Promise.all([worker.stop(), webhooks.stop()])
+      await Promise.all([worker.stop(), stopWebhooks()])
       await db.destroy()
     },
   }
@@ -109,7 +110,7 @@ export async function startServer(
   const first = config.bootstrap ? await bootstrapIfEmpty(db, secretKey, config.defaultCountry) : null
   const app = await buildApp({ config, db, secretKey })
   if (options.withWorker) {
-    const webhooks = webhookWorker(db, config, secretKey, {
+    const { worker: webhooks, stop: stopWebhooks } = webhookWorker(db, config, secretKey, {
       log: app.log,
       onAttempt: (topic, outcome) => app.webhookMetrics.inc({ topic, outcome }),
     })
@@ -125,7 +126,7 @@ export async function startServer(
     app.webhookWorker = webhooks
     leadWorker.start()
     webhooks.start()
-    app.addHook('onClose', () => Promise.all([leadWorker.stop(), webhooks.stop()]).then(() => undefined))
+    app.addHook('onClose', () => Promise.all([leadWorker.stop(), stopWebhooks()]).then(() => undefined))
   }
   await app.listen({ port: config.port, host: config.host })
   const address = app.server.address()

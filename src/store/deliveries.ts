@@ -72,7 +72,7 @@ export async function claimDeliveries(
   return claimed.sort((a, b) => (a.nextAttemptAt ?? 0) - (b.nextAttemptAt ?? 0))
 }
 
-/** Gives claimed deliveries back untouched (the sender took more than a subscription's share). */
+/** Gives claimed deliveries back untouched, for any sender to claim now (a sender stopping, or unable to load them). */
 export async function releaseDeliveries(db: Executor, sender: string, ids: string[]): Promise<void> {
   if (ids.length === 0) return
   await db

@@ -1,5 +1,5 @@
 import { sql } from 'kysely'
-import type { Db } from '../store/database.js'
+import type { Db, Executor } from '../store/database.js'
 import { insertDeliveries, type NewDelivery } from '../store/deliveries.js'
 import { claimUndispatchedEvents, markDispatched, type StoredEvent } from '../store/events.js'
 import { findListeners, type Listener } from '../store/subscriptions.js'
@@ -69,7 +69,7 @@ export async function dispatchEvents(
  * (the prospect is in a group outside the subscription's subtree): it gets the narrowed body.
  */
 async function hiddenPairs(
-  tx: Parameters<typeof findListeners>[0],
+  tx: Executor,
   wanted: Map<StoredEvent, Listener[]>,
   bodies: Map<string, EventBody>,
 ): Promise<Set<string>> {
@@ -105,7 +105,7 @@ async function hiddenPairs(
 
 /** Renders a batch under a savepoint; when it fails, renders its events one by one. */
 async function renderSaved(
-  tx: Parameters<typeof renderEventBodies>[0],
+  tx: Executor,
   events: StoredEvent[],
   options: { onSetAside?: (eventId: string, error: unknown) => void },
 ): Promise<Map<string, EventBody>> {
@@ -127,7 +127,7 @@ async function renderSaved(
  * operator can clear its `dispatched_at` to send it once the cause is fixed.
  */
 async function renderEach(
-  tx: Parameters<typeof renderEventBodies>[0],
+  tx: Executor,
   events: StoredEvent[],
   onSetAside?: (eventId: string, error: unknown) => void,
 ): Promise<Map<string, EventBody>> {

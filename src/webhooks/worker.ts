@@ -20,7 +20,7 @@ export type WebhookWorkerOptions = {
   leaseMs: number
   /** Requests this process keeps open to one subscription at most (webhooks.md §4). */
   perSubscription?: number
-  /** Requests this process keeps open in all: a bound on sockets and memory, far above one subscription's share. */
+  /** Deliveries this process holds in all (open or waiting in lanes): a bound on sockets and memory, far above one subscription's share. */
   maxInFlight?: number
   pollMs?: number
   retention?: { deliveredMs: number; failedMs: number }
@@ -226,42 +226,29 @@ export class WebhookWorker {
    * Claims deliveries into per-subscription lanes and starts what each lane's share allows.
    * A lane holds at most twice its share (open plus waiting), so a delivery waits behind at most
    * one round of its subscription's requests: 2 × the 15 s timeout, inside the lease. A claim takes
-   * no more than one lane can hold, and skips full lanes, so a backlog is claimed in steps without
-   * claiming rows only to give them back. Returns how many deliveries it took.
+   * no more than one round, and skips lanes holding more than one, so a backlog is claimed in
+   * steps without claiming rows only to give them back. Returns how many deliveries it took.
    */
   private async fill(): Promise<number> {
-    const capacity = 2 * this.perSubscription
     const free = this.maxInFlight - this.load
     if (free <= 0) return 0
-    // A lane is claimed for again once it is down to one round (its share): each claim then keeps
-    // at least a round's worth, instead of topping lanes up one delivery at a time.
+    // A lane is claimed for again once it is down to one round (its share), and a claim takes at
+    // most one round: a lane never holds more than twice its share, and no claim is given back.
     const busy = [...this.lanes]
       .filter(([, lane]) => lane.open + lane.waiting.length > this.perSubscription)
       .map(([id]) => id)
-    let claimed = await claimDeliveries(this.db, this.name, {
+    const claimed = await claimDeliveries(this.db, this.name, {
       limit: Math.min(free, this.perSubscription),
       now: this.now(),
       leaseMs: this.options.leaseMs,
       busy,
     })
-    if (claimed.length === 0) return 0
-    const keep: Delivery[] = []
-    const over: string[] = []
     // A delivery this process still holds (its lease ran out while it waited, was sent or was being
     // recorded) is not taken twice: the claim only renewed its lease.
-    claimed = claimed.filter((d) => !this.held.has(d.id))
-    const planned = new Map([...this.lanes].map(([id, lane]) => [id, lane.open + lane.waiting.length]))
-    for (const delivery of claimed) {
-      const n = planned.get(delivery.subscriptionId) ?? 0
-      if (n >= capacity) over.push(delivery.id)
-      else {
-        planned.set(delivery.subscriptionId, n + 1)
-        keep.push(delivery)
-      }
-    }
+    const keep = claimed.filter((d) => !this.held.has(d.id))
+    if (keep.length === 0) return 0
     let loaded: [Map<string, Subscription>, Awaited<ReturnType<typeof findEventBodies>>]
     try {
-      await releaseDeliveries(this.db, this.name, over)
       loaded = await Promise.all([
         findSubscriptionsByIds(
           this.db,

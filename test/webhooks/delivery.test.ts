@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { after, before, beforeEach, describe, test } from 'node:test'
 import { Webhook } from 'standardwebhooks'
+import { signWebhook } from '../../src/domain/signature.js'
 import { LeadWorker } from '../../src/jobs/worker.js'
+import { updateAccount } from '../../src/services/directory.js'
 import { blockValue } from '../../src/store/accounts.js'
 import { claimDeliveries } from '../../src/store/deliveries.js'
 import { dispatchEvents } from '../../src/webhooks/dispatcher.js'
@@ -385,7 +387,6 @@ describe(`webhook subscriptions and delivery (${ENGINE})`, () => {
     // standardwebhooks refuses timestamps far from its own clock; this one is a day ahead.
     const signature = String(later.headers['webhook-signature'])
     assert.equal(signature.split(' ').length, 1)
-    const { signWebhook } = await import('../../src/domain/signature.js')
     const id = String(later.headers['webhook-id'])
     const ts = Number(later.headers['webhook-timestamp'])
     assert.equal(signature, signWebhook(rotated.body.secret, id, ts, later.body))
@@ -393,8 +394,6 @@ describe(`webhook subscriptions and delivery (${ENGINE})`, () => {
   })
 
   test('an endpoint that hangs does not delay the others', async () => {
-    await h.call('POST', '/v1/notifications/subscriptions', {}) // a refused call changes nothing
-    const { updateAccount } = await import('../../src/services/directory.js')
     await updateAccount(h.t.db, h.s.a.account.id, { webhookFanOut: true })
     const slow = await receiver(() => 'hang')
     const fast = await receiver()

@@ -10,7 +10,7 @@ import {
   unsubscribe,
   unsubscribeGroup,
 } from '../../../services/subscriptions.js'
-import { findAttempts, listDeliveries } from '../../../store/deliveries.js'
+import { findAttempts, findDelivery, listDeliveries } from '../../../store/deliveries.js'
 import type { Integration } from '../../../store/integrations.js'
 import { listActiveSubscriptions, type Topic } from '../../../store/subscriptions.js'
 import { checkCallbackUrl } from '../../../webhooks/sender.js'
@@ -271,7 +271,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const subscription = await visibleSubscription(integration, delivery.subscriptionId)
       orThrow(await redeliver(app.db, delivery, subscription, app.now()))
       app.webhookWorker?.nudge()
-      const queued = await findVisibleDelivery(app.db, integration, delivery.id)
+      const queued = await findDelivery(app.db, integration.accountId, delivery.id)
       return reply.status(202).send(toDelivery(queued ?? delivery))
     },
   )
