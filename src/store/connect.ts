@@ -7,6 +7,7 @@ import {
   type DatabaseConnection,
   Kysely,
   PostgresDialect,
+  type SqliteDatabase,
   SqliteDialect,
   type SqliteDialectConfig,
   SqliteDriver,
@@ -40,6 +41,27 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 }
 
+/**
+ * Kysely prepares every query afresh; compiling SQL costs more than running a short statement.
+ * The handful of distinct statements a process runs are kept prepared instead (a query is one
+ * statement; Kysely runs one at a time on its single SQLite connection, so none is ever busy).
+ */
+function reusing(database: SQLite.Database): SqliteDatabase {
+  const prepared = new Map<string, SQLite.Statement>()
+  return {
+    close: () => database.close(),
+    prepare(sql) {
+      let statement = prepared.get(sql)
+      if (!statement) {
+        if (prepared.size >= 1000) prepared.clear() // generated IN-lists make a long tail of one-offs
+        statement = database.prepare(sql)
+        prepared.set(sql, statement)
+      }
+      return statement
+    },
+  }
+}
+
 export type ConnectOptions = {
   /** SQLite: FULL makes an acknowledged write survive a power loss; NORMAL only a process crash. */
   sqliteSynchronous?: 'FULL' | 'NORMAL'
@@ -56,7 +78,10 @@ export function connect(storage: Storage, options: ConnectOptions = {}): Db {
     database.pragma(`synchronous = ${options.sqliteSynchronous ?? 'FULL'}`)
     database.pragma('busy_timeout = 5000')
     database.pragma('foreign_keys = ON')
-    return new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }), plugins })
+    return new Kysely<Database>({
+      dialect: new ImmediateSqliteDialect({ database: reusing(database) }),
+      plugins,
+    })
   }
   const pool = new pg.Pool({
     connectionString: storage.url,
