@@ -16,7 +16,7 @@ import {
   type Lead,
   saveIdempotencyKey,
 } from '../store/leads.js'
-import { withRaceRetry } from './merging.js'
+import { GroupCommit } from './group-commit.js'
 
 /**
  * Accepting leads (api.md §2, identity.md §3): everything that can refuse a lead runs before
@@ -78,61 +78,107 @@ export function checkLead(
   }
 }
 
+type StoreRequest = { leads: Lead[]; idempotencyKey?: string; at: number }
+type Stored = { ok: true; accepted: Accepted[] } | { ok: false; refusal: Refusal }
+
+const committers = new WeakMap<Db, GroupCommit<StoreRequest, Stored>>()
+
 /**
- * Stores checked leads and their jobs in one transaction. A lead whose (provider, providerLeadId)
- * this integration already sent is not stored again: the original is returned. An idempotency key
- * replays its original lead, or refuses a different body with IDEMPOTENCY_KEY_REUSED. A race
- * between two identical requests on PostgreSQL ends at a unique index and is retried, finding the
- * winner (on SQLite transactions begin IMMEDIATE, so the second simply sees the first).
+ * Stores checked leads and their jobs, in one transaction shared with the leads of concurrent
+ * requests (group commit); resolves once that transaction has committed. A lead whose (provider,
+ * providerLeadId) this integration already sent is not stored again: the original is returned.
+ * An idempotency key replays its original lead, or refuses a different body with
+ * IDEMPOTENCY_KEY_REUSED. A race between two identical requests on PostgreSQL ends at a unique
+ * index and is retried, finding the winner (on SQLite transactions begin IMMEDIATE, so the second
+ * simply sees the first).
  */
-export async function storeLeads(
+export function storeLeads(
   db: Db,
   leads: Lead[],
   options: { idempotencyKey?: string; at: number },
-): Promise<{ ok: true; accepted: Accepted[] } | { ok: false; refusal: Refusal }> {
-  return withRaceRetry(db, (tx) => storeIn(tx, leads, options))
+): Promise<Stored> {
+  let committer = committers.get(db)
+  if (!committer) {
+    committer = new GroupCommit(db, storeAll)
+    committers.set(db, committer)
+  }
+  return committer.add({ leads, ...options })
 }
 
-async function storeIn(tx: Tx, leads: Lead[], options: { idempotencyKey?: string; at: number }) {
+/** What the requests of one transaction have stored or found so far, so a later one sees an earlier one. */
+type Shared = {
+  fresh: Lead[]
+  /** The new leads' ids by the time their jobs run from (their request's time). */
+  jobs: Map<number, string[]>
+  idempotencyKeys: {
+    integrationId: string
+    key: string
+    requestHash: string
+    leadId: string
+    createdAt: number
+  }[]
+  byRef: Map<string, Lead>
+  byKey: Map<string, { requestHash: string; lead: Lead | undefined }>
+}
+
+/** Decides each request in turn (reading only what it needs), then writes all their leads at once. */
+async function storeAll(tx: Tx, requests: StoreRequest[]): Promise<Stored[]> {
+  const shared: Shared = {
+    fresh: [],
+    jobs: new Map(),
+    idempotencyKeys: [],
+    byRef: new Map(),
+    byKey: new Map(),
+  }
+  const stored: Stored[] = []
+  for (const request of requests) stored.push(await decide(tx, request, shared))
+  await insertLeads(tx, shared.fresh)
+  for (const [at, ids] of shared.jobs) await enqueueJobs(tx, 'lead', ids, at)
+  for (const row of shared.idempotencyKeys) await saveIdempotencyKey(tx, row)
+  return stored
+}
+
+async function decide(tx: Tx, request: StoreRequest, shared: Shared): Promise<Stored> {
+  const { leads, idempotencyKey, at } = request
   const first = leads[0]
-  if (options.idempotencyKey && first) {
-    const seen = await findIdempotencyKey(tx, first.integrationId, options.idempotencyKey, options.at)
+  if (!first) return { ok: true, accepted: [] }
+  const keyId = `${first.integrationId}\n${idempotencyKey}`
+  if (idempotencyKey) {
+    const seen = shared.byKey.get(keyId) ?? (await findKeyed(tx, first.integrationId, idempotencyKey, at))
     if (seen && seen.requestHash !== first.requestHash)
-      return { ok: false as const, refusal: { kind: 'idempotency-reused' as const } }
-    const original = seen && (await findLead(tx, seen.leadId))
-    if (original) return { ok: true as const, accepted: [{ lead: original, duplicate: true }] }
+      return { ok: false, refusal: { kind: 'idempotency-reused' } }
+    if (seen?.lead) return { ok: true, accepted: [{ lead: seen.lead, duplicate: true }] }
   }
-  const refs = leads.flatMap((l) => (l.providerRef ? [l.providerRef] : []))
-  const existing = new Map(
-    (await findLeadsByProviderRef(tx, first?.integrationId ?? '', refs)).map((l) => [l.providerRef, l]),
-  )
-  const accepted: Accepted[] = []
-  const fresh: Lead[] = []
-  for (const lead of leads) {
-    const original = lead.providerRef ? existing.get(lead.providerRef) : undefined
-    if (original) {
-      accepted.push({ lead: original, duplicate: true })
-      continue
-    }
-    if (lead.providerRef) existing.set(lead.providerRef, lead) // the same provider lead twice in one batch
-    fresh.push(lead)
-    accepted.push({ lead, duplicate: false })
-  }
-  await insertLeads(tx, fresh)
-  await enqueueJobs(
-    tx,
-    'lead',
-    fresh.map((l) => l.id),
-    options.at,
-  )
-  if (options.idempotencyKey && first && accepted[0]) {
-    await saveIdempotencyKey(tx, {
+  const refId = (lead: Lead) => `${lead.integrationId}\n${lead.providerRef}`
+  const unknown = leads.flatMap((l) => (l.providerRef && !shared.byRef.has(refId(l)) ? [l.providerRef] : []))
+  for (const original of await findLeadsByProviderRef(tx, first.integrationId, unknown))
+    shared.byRef.set(refId(original), original)
+  const accepted = leads.map((lead): Accepted => {
+    const original = lead.providerRef ? shared.byRef.get(refId(lead)) : undefined
+    if (original) return { lead: original, duplicate: true }
+    if (lead.providerRef) shared.byRef.set(refId(lead), lead) // the same provider lead twice in one transaction
+    shared.fresh.push(lead)
+    const jobs = shared.jobs.get(at) ?? []
+    jobs.push(lead.id)
+    shared.jobs.set(at, jobs)
+    return { lead, duplicate: false }
+  })
+  const replayed = accepted[0]?.lead
+  if (idempotencyKey && replayed) {
+    shared.byKey.set(keyId, { requestHash: first.requestHash, lead: replayed })
+    shared.idempotencyKeys.push({
       integrationId: first.integrationId,
-      key: options.idempotencyKey,
+      key: idempotencyKey,
       requestHash: first.requestHash,
-      leadId: accepted[0].lead.id,
-      createdAt: options.at,
+      leadId: replayed.id,
+      createdAt: at,
     })
   }
-  return { ok: true as const, accepted }
+  return { ok: true, accepted }
+}
+
+/** An idempotency key used in the last 24 hours, and its original lead if that still exists. */
+async function findKeyed(tx: Tx, integrationId: string, key: string, at: number) {
+  const seen = await findIdempotencyKey(tx, integrationId, key, at)
+  return seen && { requestHash: seen.requestHash, lead: await findLead(tx, seen.leadId) }
 }

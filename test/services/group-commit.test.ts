@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { sql } from 'kysely'
+import { GroupCommit } from '../../src/services/group-commit.js'
+import { checkLead, storeLeads } from '../../src/services/intake.js'
+import { createTestApp, ENGINE, type TestContext } from '../helper.js'
+import { type Seed, seed } from '../seed.js'
+
+describe(`group commit (${ENGINE})`, () => {
+  let t: TestContext
+  let s: Seed
+  before(async () => {
+    t = await createTestApp()
+    s = await seed(t.db, t.secretKey)
+    await sql`create table gc_rows (v text primary key)`.execute(t.db)
+  })
+  after(() => t.close())
+
+  const rows = async () =>
+    (await sql<{ v: string }>`select v from gc_rows order by v`.execute(t.db)).rows.map((r) => r.v)
+
+  test('concurrent callers share one transaction; a failing one reaches only its caller', async () => {
+    const calls: string[][] = []
+    const committer = new GroupCommit<string, string>(t.db, async (tx, inputs) => {
+      calls.push(inputs)
+      for (const v of inputs) {
+        if (v === 'bad') throw new Error('bad input')
+        await sql`insert into gc_rows (v) values (${v})`.execute(tx)
+      }
+      return inputs.map((v) => `stored ${v}`)
+    })
+    const good = await Promise.all(['a', 'b', 'c'].map((v) => committer.add(v)))
+    assert.deepEqual(good, ['stored a', 'stored b', 'stored c'])
+    assert.deepEqual(calls, [['a', 'b', 'c']], 'one call, one transaction, for the three')
+
+    calls.length = 0
+    const settled = await Promise.allSettled(['d', 'bad', 'e'].map((v) => committer.add(v)))
+    assert.deepEqual(
+      settled.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message)),
+      ['stored d', 'bad input', 'stored e'],
+    )
+    assert.deepEqual(calls, [['d', 'bad', 'e'], ['d'], ['bad'], ['e']], 'the failed group, then each alone')
+    assert.deepEqual(
+      await rows(),
+      ['a', 'b', 'c', 'd', 'e'],
+      'nothing of the failed group was committed twice',
+    )
+  })
+
+  test('lead requests stored in one group: idempotency keys and provider ids still decide', async () => {
+    const at = t.clock.now
+    const ctx = {
+      integration: s.integrations.all,
+      group: s.a.root,
+      industry: 'retail' as const,
+      blocked: new Set<string>(),
+      at,
+    }
+    const lead = (input: object) => {
+      const checked = checkLead({ utmSource: 'web', ...input }, ctx)
+      if (!checked.ok) throw new Error(JSON.stringify(checked.refusal))
+      return checked.lead
+    }
+    const keyed = { emails: ['grupo@autos.com.ar'] }
+    const ml = { provider: 'mercadolibre', providerLeadId: 'MLA-GC', phones: ['11 5555-1234'] }
+    const before = await countLeads()
+    // Added in one turn of the event loop, so all of them share one transaction.
+    const stored = await Promise.all([
+      storeLeads(t.db, [lead(keyed)], { idempotencyKey: 'gc-1', at }),
+      storeLeads(t.db, [lead(keyed)], { idempotencyKey: 'gc-1', at }),
+      storeLeads(t.db, [lead({ ...keyed, firstName: 'Otra' })], { idempotencyKey: 'gc-1', at }),
+      storeLeads(t.db, [lead(ml)], { at }),
+      storeLeads(t.db, [lead({ ...ml, firstName: 'Again' }), lead({ emails: ['solo@autos.com.ar'] })], {
+        at,
+      }),
+    ])
+    const [first, again, reused, mlFirst, batch] = stored.map((r) => (r.ok ? r.accepted : r.refusal))
+    assert.deepEqual(reused, { kind: 'idempotency-reused' })
+    assert.ok(Array.isArray(first) && Array.isArray(again) && Array.isArray(mlFirst) && Array.isArray(batch))
+    assert.equal(again[0]?.lead.id, first[0]?.lead.id)
+    assert.equal(again[0]?.duplicate, true)
+    assert.equal(batch[0]?.lead.id, mlFirst[0]?.lead.id, 'the same provider lead, sent twice in one group')
+    assert.equal(batch[0]?.duplicate, true)
+    assert.equal(batch[1]?.duplicate, false)
+    assert.equal(await countLeads(), before + 3, 'three new leads, each stored once')
+    const jobs = await t.db
+      .selectFrom('jobs')
+      .select('subjectId')
+      .where('subjectId', 'in', [first[0]?.lead.id ?? '', mlFirst[0]?.lead.id ?? '', batch[1]?.lead.id ?? ''])
+      .execute()
+    assert.equal(jobs.length, 3, 'each new lead has its job')
+    const replay = await storeLeads(t.db, [lead(keyed)], { idempotencyKey: 'gc-1', at })
+    assert.equal(replay.ok && replay.accepted[0]?.lead.id, first[0]?.lead.id, 'the key was saved')
+  })
+
+  const countLeads = async () =>
+    Number(
+      (
+        await t.db
+          .selectFrom('leads')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    )
+})
