@@ -63,6 +63,15 @@ export async function findProspect(
 }
 
 /** The active keys among `keys`, with the prospect holding each (from the active-key index). */
+/**
+ * The key values alone, for `key_value IN (…)`: it lets both engines seek (account_id, key_value)
+ * for each key. Given only the OR of (type, value) pairs, SQLite's planner walks every key of the
+ * account instead, a cost that grows with the number of prospects.
+ */
+function keyValues(keys: MatchKey[]): string[] {
+  return [...new Set(keys.map((k) => k.value))]
+}
+
 export async function findKeyHolders(
   db: Executor,
   accountId: string,
@@ -74,6 +83,7 @@ export async function findKeyHolders(
     .select(['prospectId', 'keyType', 'keyValue'])
     .where('accountId', '=', accountId)
     .where('active', '=', 1)
+    .where('keyValue', 'in', keyValues(keys))
     .where((eb) => eb.or(keys.map((k) => eb.and([eb('keyType', '=', k.type), eb('keyValue', '=', k.value)]))))
     .execute()
   return rows.map((r) => ({ prospectId: r.prospectId, type: r.keyType, value: r.keyValue }))
@@ -110,6 +120,7 @@ export async function findPreviousHolder(
     .select('prospectKeys.prospectId')
     .where('prospectKeys.accountId', '=', accountId)
     .where('prospectKeys.active', '=', 0)
+    .where('prospectKeys.keyValue', 'in', keyValues(keys))
     .where('prospects.deletedAt', 'is', null)
     .where((eb) =>
       eb.or(
