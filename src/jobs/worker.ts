@@ -1,7 +1,7 @@
 import { hostname } from 'node:os'
 import type { FastifyBaseLogger } from 'fastify'
 import { newId } from '../domain/ids.js'
-import { type AppliedResult, type ProcessResult, processLead } from '../services/processing.js'
+import { type AppliedResult, type ProcessResult, processLead, processLeads } from '../services/processing.js'
 import type { Db } from '../store/database.js'
 import { findLead } from '../store/leads.js'
 import { claimJobOf, claimJobs, deferJob, failJob, type Job } from './queue.js'
@@ -22,7 +22,7 @@ export type WorkerOptions = {
 export const DEFAULT_LEASE_MS = 30_000
 
 /**
- * Processes lead jobs: claims a batch, applies each lead in its own transaction, and on failure
+ * Processes lead jobs: claims a batch, applies it in one transaction, and on a lead's failure
  * schedules a retry with backoff (domain/retry.ts) or parks the job as dead. Runs inside
  * `ventas serve` and alone as `ventas worker`; any number of them may share a PostgreSQL database.
  */
@@ -64,10 +64,24 @@ export class LeadWorker {
     this.wake?.()
   }
 
-  /** Claims and processes one batch; returns how many jobs it handled. */
+  /**
+   * Claims and processes one batch; returns how many jobs it handled. The batch is applied in one
+   * transaction; a lead that failed there, or had to wait for an older lead of its person, runs
+   * again alone, where waiting, retries and failures are handled one lead at a time.
+   */
   async runOnce(): Promise<number> {
     const jobs = await claimJobs(this.db, this.name, this.batch, this.now(), this.leaseMs)
+    const applied = await processLeads(
+      this.db,
+      jobs.map((job) => job.subjectId),
+      this.now,
+    )
     for (const job of jobs) {
+      const result = applied.get(job.subjectId)
+      if (result && result.status !== 'deferred') {
+        this.options.onProcessed?.(result)
+        continue
+      }
       try {
         await runHeld(this.db, job, this.now, this.options.onProcessed)
       } catch (error) {

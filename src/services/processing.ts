@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import { newId } from '../domain/ids.js'
 import { interactionOf } from '../domain/interactions.js'
 import { assessContacts } from '../domain/lead.js'
@@ -15,9 +16,9 @@ import {
 import { completeJobsOf } from '../jobs/queue.js'
 import { findBlockedValues } from '../store/accounts.js'
 import { engineOf } from '../store/connect.js'
-import type { Db, Tx as Transaction } from '../store/database.js'
+import { chunks, type Db, type Tx as Transaction } from '../store/database.js'
 import { appendEvents } from '../store/events.js'
-import { findGroup } from '../store/groups.js'
+import { findGroup, type Group } from '../store/groups.js'
 import { insertInteractions } from '../store/interactions.js'
 import { findOlderQueuedLead, forgetLeadKeys, type Lead, lockLead, markLead } from '../store/leads.js'
 import { insertMerge } from '../store/merges.js'
@@ -28,6 +29,7 @@ import {
   type Prospect,
   saveProspect,
 } from '../store/prospects.js'
+import type { User } from '../store/users.js'
 import {
   absorb,
   attach,
@@ -37,7 +39,7 @@ import {
   prospectEvent,
   withRaceRetry,
 } from './merging.js'
-import { decideRouting } from './routing.js'
+import { decideRouting, findActiveAgents } from './routing.js'
 
 export type ProcessResult =
   | { status: 'processed'; leadId: string; prospectId: string; merged: boolean }
@@ -58,10 +60,88 @@ export type AppliedResult = Exclude<ProcessResult, { status: 'deferred' }>
  * the winner's prospect.
  */
 export async function processLead(db: Db, leadId: string, now: () => number): Promise<ProcessResult> {
-  return withRaceRetry(db, (tx) => applyLead(tx, leadId, now()))
+  return withRaceRetry(db, (tx) => applyLead(tx, leadId, now(), lookupsIn(tx)))
 }
 
-async function applyLead(tx: Transaction, leadId: string, at: number): Promise<ProcessResult> {
+/**
+ * Applies a claimed batch of leads in transactions of up to 50, each lead under a savepoint: one
+ * commit (one fsync on SQLite) for many leads instead of one each. A lead that fails is rolled back to its
+ * savepoint and left out of the result; its caller runs it again alone, where failures are
+ * retried and recorded. If a transaction itself fails, none of its leads are in the result.
+ * Deferred leads are in the result as such (their older lead may be later in the batch).
+ */
+export async function processLeads(
+  db: Db,
+  leadIds: string[],
+  now: () => number,
+): Promise<Map<string, ProcessResult>> {
+  const results = new Map<string, ProcessResult>()
+  for (const chunk of chunks(leadIds, LEADS_PER_TRANSACTION)) {
+    const applied = new Map<string, ProcessResult>()
+    try {
+      await db.transaction().execute(async (tx) => {
+        const lookups = lookupsIn(tx)
+        for (const leadId of chunk) {
+          await sql`savepoint lead`.execute(tx)
+          try {
+            applied.set(leadId, await applyLead(tx, leadId, now(), lookups))
+          } catch {
+            await sql`rollback to savepoint lead`.execute(tx)
+          }
+          await sql`release savepoint lead`.execute(tx)
+        }
+      })
+    } catch {
+      continue
+    }
+    for (const [leadId, result] of applied) results.set(leadId, result)
+  }
+  return results
+}
+
+/**
+ * Enough leads to share one commit, few enough that a transaction holds SQLite's write lock (and
+ * the API requests of the same process waiting behind it) for tens of milliseconds, not seconds.
+ */
+const LEADS_PER_TRANSACTION = 50
+
+/**
+ * The reads every lead of a batch repeats, made once per transaction: the group's settings, the
+ * account's blocked values and the group's active agents. Any may change meanwhile; a batch then
+ * applies as of its start (who is working now, and agents' loads, are still read per lead).
+ */
+type Lookups = {
+  group: (accountId: string, groupId: string) => Promise<Group | undefined>
+  blocked: (accountId: string) => Promise<ReadonlySet<string>>
+  agents: (groupId: string) => Promise<User[]>
+}
+
+function lookupsIn(tx: Transaction): Lookups {
+  const groups = new Map<string, Promise<Group | undefined>>()
+  const blocked = new Map<string, Promise<ReadonlySet<string>>>()
+  const agents = new Map<string, Promise<User[]>>()
+  return {
+    group: (accountId, groupId) => memo(groups, groupId, () => findGroup(tx, accountId, groupId)),
+    blocked: (accountId) => memo(blocked, accountId, () => findBlockedValues(tx, accountId)),
+    agents: (groupId) => memo(agents, groupId, () => findActiveAgents(tx, groupId)),
+  }
+}
+
+function memo<T>(cache: Map<string, Promise<T>>, key: string, load: () => Promise<T>): Promise<T> {
+  let value = cache.get(key)
+  if (!value) {
+    value = load()
+    cache.set(key, value)
+  }
+  return value
+}
+
+async function applyLead(
+  tx: Transaction,
+  leadId: string,
+  at: number,
+  lookups: Lookups,
+): Promise<ProcessResult> {
   const postgres = engineOf(tx) === 'postgres'
   const lead = await lockLead(tx, leadId, postgres)
   if (lead?.status === 'queued') {
@@ -77,9 +157,9 @@ async function applyLead(tx: Transaction, leadId: string, at: number): Promise<P
   if (lead.status === 'rejected')
     return { status: 'rejected', leadId, error: lead.error ?? { code: 'UNPROCESSABLE_LEAD', message: '' } }
 
-  const group = await findGroup(tx, lead.accountId, lead.groupId)
+  const group = await lookups.group(lead.accountId, lead.groupId)
   if (!group) throw new Error(`lead ${lead.id}: group ${lead.groupId} is gone`)
-  const contacts = assessContacts(lead.body, group.countryCode, await findBlockedValues(tx, lead.accountId))
+  const contacts = assessContacts(lead.body, group.countryCode, await lookups.blocked(lead.accountId))
   if (!contacts.usable)
     return reject(tx, lead, contacts.problems.map((p) => `${p.path} ${p.message}`).join('; '), at)
 
@@ -91,7 +171,8 @@ async function applyLead(tx: Transaction, leadId: string, at: number): Promise<P
   const fromLead = fieldsFromLead(lead.body)
   let prospect: Prospect
   if (candidates.length === 0) {
-    prospect = await createProspect(tx, lead, group, fromLead, { phones, emails }, keys, change, at)
+    const agents = await lookups.agents(group.id)
+    prospect = await createProspect(tx, lead, group, fromLead, { phones, emails }, keys, change, at, agents)
   } else {
     prospect = chooseSurvivor(candidates)
     const losers = candidates.filter((c) => c.id !== prospect.id)
@@ -118,9 +199,9 @@ async function applyLead(tx: Transaction, leadId: string, at: number): Promise<P
       newInteraction(prospect, lead.id, interactionOf(event, lead.body.provider), null, at),
     )
   }
-  await saveProspect(tx, prospect)
-  await insertInteractions(tx, change.interactions)
   const merged = candidates.length > 0
+  if (merged) await saveProspect(tx, prospect)
+  await insertInteractions(tx, change.interactions)
   await markLead(tx, lead.id, {
     status: 'processed',
     processedAt: at,
@@ -147,16 +228,17 @@ async function applyLead(tx: Transaction, leadId: string, at: number): Promise<P
 async function createProspect(
   tx: Transaction,
   lead: Lead,
-  group: NonNullable<Awaited<ReturnType<typeof findGroup>>>,
+  group: Group,
   fields: ProspectFields,
   contacts: { phones: Contact[]; emails: Contact[] },
   keys: MatchKey[],
   change: Change,
   at: number,
+  agents: User[],
 ): Promise<Prospect> {
   const phones = unionContacts([], contacts.phones, MAX_PHONES)
   const emails = unionContacts([], contacts.emails, MAX_EMAILS)
-  const routing = await decideRouting(tx, group, lead.body.agent, at)
+  const routing = await decideRouting(tx, group, lead.body.agent, at, agents)
   const prospect: Prospect = {
     id: newId(at),
     accountId: lead.accountId,
@@ -182,17 +264,18 @@ async function createProspect(
     createdAt: at,
     updatedAt: at,
   }
-  await insertProspect(tx, prospect)
-  await linkKeys(tx, lead.accountId, prospect.id, [
-    ...phones.linked.map((c) => ({ type: 'phone' as const, key: c.key })),
-    ...emails.linked.map((c) => ({ type: 'email' as const, key: c.key })),
-  ])
   change.events.push(prospectEvent(prospect, 'created'))
   if (routing.agentId) {
     const output = { transferedToAgentId: routing.agentId, transferedToGroupId: group.id }
     change.interactions.push(newInteraction(prospect, lead.id, { via: 'other', output }, null, at))
     change.events.push(prospectEvent(prospect, 'assigned', { agentId: routing.agentId, rule: routing.rule }))
   }
+  // Inserted once its events have numbered it, so the new row needs no second write.
+  await insertProspect(tx, prospect)
+  await linkKeys(tx, lead.accountId, prospect.id, [
+    ...phones.linked.map((c) => ({ type: 'phone' as const, key: c.key })),
+    ...emails.linked.map((c) => ({ type: 'email' as const, key: c.key })),
+  ])
   return prospect
 }
 

@@ -82,9 +82,14 @@ describe(`a worker killed mid-batch (${ENGINE})`, () => {
 
     const first = spawnWorker(t.database, env)
     workers.push(first)
+    // A batch commits at once, so wait for a tenth applied and the next batch claimed: killed then,
+    // the worker dies holding leases.
+    const holding = async () =>
+      (await t.db.selectFrom('jobs').select('id').where('lockedBy', 'is not', null).executeTakeFirst()) !==
+      undefined
     await waitUntil(
-      'the first worker has processed a tenth of the leads',
-      async () => (await progressOf(t.db)).processed >= baseline + ids.length / 10,
+      'the first worker has processed a tenth of the leads and holds its next batch',
+      async () => (await progressOf(t.db)).processed >= baseline + ids.length / 10 && (await holding()),
       { timeoutMs: 30_000, workers: [first], everyMs: 5 },
     )
     first.child.kill('SIGKILL')
