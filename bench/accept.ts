@@ -1,7 +1,8 @@
 /**
  * `POST /v2/leads/retail` (auth, validation, phone parsing, durable commit, 202) against a bare
- * Fastify route answering a constant JSON (bench/bare.ts), same client settings, same run. Both
- * servers run in their own processes; the load comes from autocannon in this one. Ventas runs as
+ * Fastify route answering a constant JSON (bench/bare.ts), same client settings, same run; and
+ * against that route doing the same checks without auth or storage (`bare.ts --check`), which
+ * shows how much of the gap is the work itself. All servers run in their own processes; the load comes from autocannon in this one. Ventas runs as
  * `ventas api` (no worker beside it), on a fresh SQLite file unless DATABASE_URL names PostgreSQL.
  * Usage: npm run bench -- accept [--seconds 10] [--connections 16]
  */
@@ -54,6 +55,8 @@ async function load(url: string, headers: Record<string, string>) {
 
 const bare = await start(['bench/bare.ts'], {}, /"port":\d+/)
 const barePort = JSON.parse(bare.output).port as number
+const checking = await start(['bench/bare.ts', '--check'], {}, /"port":\d+/)
+const checkingPort = JSON.parse(checking.output).port as number
 
 const dir = mkdtempSync(join(tmpdir(), 'ventas-bench-'))
 const pg = process.env.DATABASE_URL?.startsWith('postgres') ? await createTestDatabase() : null
@@ -67,6 +70,7 @@ const ventasUrl = /running at (http:\/\/\S+)/.exec(ventas.output)?.[1] as string
 const key = /API key: +(vk_\S+)/.exec(ventas.output)?.[1] as string
 
 const base = await load(`http://127.0.0.1:${barePort}/v2/leads/retail`, {})
+const ceiling = await load(`http://127.0.0.1:${checkingPort}/v2/leads/retail`, {})
 const ours = await load(`${ventasUrl}/v2/leads/retail`, { 'x-api-key': key })
 const engine = database.DATABASE_URL?.startsWith('postgres') ? 'postgres' : 'sqlite'
 const report = (figure: string, r: typeof ours) =>
@@ -82,16 +86,13 @@ const report = (figure: string, r: typeof ours) =>
   )
 report('POST /v2/leads/retail', ours)
 report('baseline: bare Fastify route', base)
-console.log(
-  JSON.stringify({
-    engine,
-    figure: 'accept / baseline',
-    value: Number((ours.rps / base.rps).toFixed(2)),
-    connections,
-    duration,
-  }),
-)
+report('bare route doing the checks, no auth, no storage', ceiling)
+const ratio = (figure: string, value: number) =>
+  console.log(JSON.stringify({ engine, figure, value: Number(value.toFixed(2)), connections, duration }))
+ratio('accept / baseline', ours.rps / base.rps)
+ratio('checks alone / baseline (the ceiling without storage)', ceiling.rps / base.rps)
 bare.child.kill('SIGTERM')
+checking.child.kill('SIGTERM')
 ventas.child.kill('SIGTERM')
 await new Promise((resolve) => setTimeout(resolve, 500))
 rmSync(dir, { recursive: true, force: true })
