@@ -5,6 +5,7 @@ import * as foundation from './migrations/0001-foundation.js'
 import * as leads from './migrations/0002-leads.js'
 import * as prospectsApi from './migrations/0003-prospects-api.js'
 import * as webhooks from './migrations/0004-webhooks.js'
+import * as deliveryQueue from './migrations/0005-delivery-queue.js'
 
 /** Migrations are imported, not read from disk, so the built package carries them. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -12,6 +13,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0002-leads': leads,
   '0003-prospects-api': prospectsApi,
   '0004-webhooks': webhooks,
+  '0005-delivery-queue': deliveryQueue,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS }
