@@ -2,7 +2,7 @@ import { hostname } from 'node:os'
 import type { FastifyBaseLogger } from 'fastify'
 import { newId } from '../domain/ids.js'
 import { type AppliedResult, type ProcessResult, processLead, processLeads } from '../services/processing.js'
-import type { Db } from '../store/database.js'
+import { type Db, unflushedTransaction } from '../store/database.js'
 import { findLead } from '../store/leads.js'
 import { claimJobOf, claimJobs, deferJob, failJob, type Job } from './queue.js'
 
@@ -70,7 +70,10 @@ export class LeadWorker {
    * again alone, where waiting, retries and failures are handled one lead at a time.
    */
   async runOnce(): Promise<number> {
-    const jobs = await claimJobs(this.db, this.name, this.batch, this.now(), this.leaseMs)
+    // A claim lost in a power cut only lets the jobs be claimed again.
+    const jobs = await unflushedTransaction(this.db, (tx) =>
+      claimJobs(tx, this.name, this.batch, this.now(), this.leaseMs),
+    )
     const applied = await processLeads(
       this.db,
       jobs.map((job) => job.subjectId),

@@ -1,4 +1,5 @@
-import type { Generated, Kysely, Transaction } from 'kysely'
+import { type Generated, type Kysely, sql, type Transaction } from 'kysely'
+import { engineOf } from './connect.js'
 
 /**
  * The database as Kysely sees it, one interface per table. Conventions that hold on both engines:
@@ -311,6 +312,37 @@ export type Db = Kysely<Database>
 /** A repository function runs in whatever it is given: the database or an open transaction. */
 export type Tx = Transaction<Database>
 export type Executor = Kysely<Database> | Transaction<Database>
+
+/**
+ * Runs `work` in a transaction whose commit need not reach the disk before it returns: for
+ * bookkeeping whose loss in a power cut only makes work happen again, which at-least-once
+ * delivery allows (a claim's lease, a webhook attempt's record: the delivery is sent again with
+ * the same webhook-id). Never for anything a caller was told is stored. SQLite commits it under
+ * `synchronous = NORMAL` on the one connection, held for the whole span so no other transaction
+ * commits in between; the next full commit flushes it with its own. PostgreSQL turns
+ * `synchronous_commit` off for the transaction. Either way the database stays consistent.
+ */
+export async function unflushedTransaction<T>(
+  db: Db,
+  work: (tx: Transaction<Database>) => Promise<T>,
+): Promise<T> {
+  if (engineOf(db) === 'postgres') {
+    return db.transaction().execute(async (tx) => {
+      await sql`set local synchronous_commit = off`.execute(tx)
+      return work(tx)
+    })
+  }
+  return db.connection().execute(async (connection) => {
+    const { rows } = await sql<{ synchronous: number }>`pragma synchronous`.execute(connection)
+    const level = rows[0]?.synchronous ?? 2
+    await sql`pragma synchronous = normal`.execute(connection)
+    try {
+      return await connection.transaction().execute(work)
+    } finally {
+      await sql.raw(`pragma synchronous = ${Number(level)}`).execute(connection)
+    }
+  })
+}
 
 /** Runs `work` in the caller's transaction when there is one, else in a new one. */
 export function inTransaction<T>(db: Executor, work: (tx: Transaction<Database>) => Promise<T>): Promise<T> {

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { judgeAttempt } from '../domain/retry.js'
-import { type Db, inTransaction, type Tx } from '../store/database.js'
+import { type Db, type Tx, unflushedTransaction } from '../store/database.js'
 import { type Delivery, recordAttempt } from '../store/deliveries.js'
 import { deactivateSubscriptions, lockSubscription, setFailingSince } from '../store/subscriptions.js'
 import type { SendResult } from './sender.js'
@@ -72,7 +72,8 @@ export class AttemptRecorder {
   /** Writes a batch in one transaction; false (and logged) when it could not. */
   private async commit(batch: FinishedAttempt[]): Promise<boolean> {
     try {
-      const { outcomes, deactivated } = await inTransaction(this.db, (tx) => this.write(tx, batch))
+      // A record lost in a power cut only sends its delivery again, with the same webhook-id.
+      const { outcomes, deactivated } = await unflushedTransaction(this.db, (tx) => this.write(tx, batch))
       for (const [topic, outcome] of outcomes) this.options.onAttempt?.(topic, outcome)
       for (const [subscriptionId, reason] of deactivated)
         this.options.log?.warn({ subscriptionId, reason }, 'subscription deactivated')

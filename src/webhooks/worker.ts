@@ -2,7 +2,7 @@ import { hostname } from 'node:os'
 import type { FastifyBaseLogger } from 'fastify'
 import { newId } from '../domain/ids.js'
 import { signatureHeader } from '../domain/signature.js'
-import type { Db } from '../store/database.js'
+import { type Db, unflushedTransaction } from '../store/database.js'
 import { claimDeliveries, type Delivery, purgeDeliveries, releaseDeliveries } from '../store/deliveries.js'
 import { findEventBodies } from '../store/events.js'
 import { findSubscriptionsByIds, type Subscription, signingSecrets } from '../store/subscriptions.js'
@@ -237,12 +237,14 @@ export class WebhookWorker {
     const busy = [...this.lanes]
       .filter(([, lane]) => lane.open + lane.waiting.length > this.perSubscription)
       .map(([id]) => id)
-    const claimed = await claimDeliveries(this.db, this.name, {
-      limit: Math.min(free, this.perSubscription),
-      now: this.now(),
-      leaseMs: this.options.leaseMs,
-      busy,
-    })
+    const claimed = await unflushedTransaction(this.db, (tx) =>
+      claimDeliveries(tx, this.name, {
+        limit: Math.min(free, this.perSubscription),
+        now: this.now(),
+        leaseMs: this.options.leaseMs,
+        busy,
+      }),
+    )
     // A delivery this process still holds (its lease ran out while it waited, was sent or was being
     // recorded) is not taken twice: the claim only renewed its lease.
     const keep = claimed.filter((d) => !this.held.has(d.id))
