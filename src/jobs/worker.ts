@@ -74,17 +74,18 @@ export class LeadWorker {
     const jobs = await unflushedTransaction(this.db, (tx) =>
       claimJobs(tx, this.name, this.batch, this.now(), this.leaseMs),
     )
+    // Each transaction's leads are reported as it commits, so their webhooks need not wait for the batch.
     const applied = await processLeads(
       this.db,
       jobs.map((job) => job.subjectId),
       this.now,
+      (committed) => {
+        for (const result of committed) if (result.status !== 'deferred') this.options.onProcessed?.(result)
+      },
     )
     for (const job of jobs) {
       const result = applied.get(job.subjectId)
-      if (result && result.status !== 'deferred') {
-        this.options.onProcessed?.(result)
-        continue
-      }
+      if (result && result.status !== 'deferred') continue
       try {
         await runHeld(this.db, job, this.now, this.options.onProcessed)
       } catch (error) {

@@ -69,11 +69,13 @@ export async function processLead(db: Db, leadId: string, now: () => number): Pr
  * savepoint and left out of the result; its caller runs it again alone, where failures are
  * retried and recorded. If a transaction itself fails, none of its leads are in the result.
  * Deferred leads are in the result as such (their older lead may be later in the batch).
+ * `onCommitted` hears each transaction's results as soon as it commits.
  */
 export async function processLeads(
   db: Db,
   leadIds: string[],
   now: () => number,
+  onCommitted?: (results: ProcessResult[]) => void,
 ): Promise<Map<string, ProcessResult>> {
   const results = new Map<string, ProcessResult>()
   for (const chunk of chunks(leadIds, LEADS_PER_TRANSACTION)) {
@@ -95,6 +97,7 @@ export async function processLeads(
       continue
     }
     for (const [leadId, result] of applied) results.set(leadId, result)
+    onCommitted?.([...applied.values()])
   }
   return results
 }
