@@ -22,8 +22,8 @@ export type WorkerOptions = {
 export const DEFAULT_LEASE_MS = 30_000
 
 /**
- * Processes lead jobs: claims a batch, applies it in one transaction, and on a lead's failure
- * schedules a retry with backoff (domain/retry.ts) or parks the job as dead. Runs inside
+ * Processes lead jobs: claims a batch, applies it in transactions of up to 50 leads, and on a
+ * lead's failure schedules a retry with backoff (domain/retry.ts) or parks the job as dead. Runs inside
  * `ventas serve` and alone as `ventas worker`; any number of them may share a PostgreSQL database.
  */
 export class LeadWorker {

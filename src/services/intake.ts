@@ -78,8 +78,8 @@ export function checkLead(
   }
 }
 
-type StoreRequest = { leads: Lead[]; idempotencyKey?: string; at: number }
-type Stored = { ok: true; accepted: Accepted[] } | { ok: false; refusal: Refusal }
+export type StoreRequest = { leads: Lead[]; idempotencyKey?: string; at: number }
+export type Stored = { ok: true; accepted: Accepted[] } | { ok: false; refusal: Refusal }
 
 const committers = new WeakMap<Db, GroupCommit<StoreRequest, Stored>>()
 
@@ -99,7 +99,7 @@ export function storeLeads(
 ): Promise<Stored> {
   let committer = committers.get(db)
   if (!committer) {
-    committer = new GroupCommit(db, storeAll)
+    committer = new GroupCommit(db, storeRequests)
     committers.set(db, committer)
   }
   return committer.add({ leads, ...options })
@@ -121,8 +121,12 @@ type Shared = {
   byKey: Map<string, { requestHash: string; lead: Lead | undefined }>
 }
 
-/** Decides each request in turn (reading only what it needs), then writes all their leads at once. */
-async function storeAll(tx: Tx, requests: StoreRequest[]): Promise<Stored[]> {
+/**
+ * Stores the leads of several requests in one transaction (the work of a group commit): decides
+ * each request in turn, reading only what it needs and seeing the requests before it, then writes
+ * all their leads, jobs and idempotency keys at once.
+ */
+export async function storeRequests(tx: Tx, requests: StoreRequest[]): Promise<Stored[]> {
   const shared: Shared = {
     fresh: [],
     jobs: new Map(),

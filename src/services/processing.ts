@@ -18,9 +18,16 @@ import { findBlockedValues } from '../store/accounts.js'
 import { engineOf } from '../store/connect.js'
 import { chunks, type Db, type Tx as Transaction } from '../store/database.js'
 import { appendEvents } from '../store/events.js'
-import { findGroup, type Group } from '../store/groups.js'
+import { findGroup, type Group, lockGroup } from '../store/groups.js'
 import { insertInteractions } from '../store/interactions.js'
-import { findOlderQueuedLead, forgetLeadKeys, type Lead, lockLead, markLead } from '../store/leads.js'
+import {
+  findGroupsOfLeads,
+  findOlderQueuedLead,
+  forgetLeadKeys,
+  type Lead,
+  lockLead,
+  markLead,
+} from '../store/leads.js'
 import { insertMerge } from '../store/merges.js'
 import {
   findPreviousHolder,
@@ -65,9 +72,9 @@ export async function processLead(db: Db, leadId: string, now: () => number): Pr
 
 /**
  * Applies a claimed batch of leads in transactions of up to 50, each lead under a savepoint: one
- * commit (one fsync on SQLite) for many leads instead of one each. A lead that fails is rolled back to its
- * savepoint and left out of the result; its caller runs it again alone, where failures are
- * retried and recorded. If a transaction itself fails, none of its leads are in the result.
+ * commit (one fsync on SQLite) for many leads instead of one each. A lead that fails is rolled
+ * back to its savepoint and left out of the result; its caller runs it again alone, where
+ * failures are retried and recorded. If a transaction itself fails, none of its leads are in the result.
  * Deferred leads are in the result as such (their older lead may be later in the batch).
  * `onCommitted` hears each transaction's results as soon as it commits.
  */
@@ -83,6 +90,7 @@ export async function processLeads(
     try {
       await db.transaction().execute(async (tx) => {
         const lookups = lookupsIn(tx)
+        if (engineOf(tx) === 'postgres') await lockTurns(tx, chunk, lookups)
         for (const leadId of chunk) {
           await sql`savepoint lead`.execute(tx)
           try {
@@ -97,16 +105,34 @@ export async function processLeads(
       continue
     }
     for (const [leadId, result] of applied) results.set(leadId, result)
-    onCommitted?.([...applied.values()])
+    try {
+      onCommitted?.([...applied.values()])
+    } catch {
+      // A listener's trouble (metrics, a wake-up) must not cost the rest of the batch its turn.
+    }
   }
   return results
+}
+
+/**
+ * A round-robin turn is a row lock on its group (decideRouting), held until the transaction
+ * commits. On PostgreSQL a transaction takes the locks of all its leads' round-robin groups first,
+ * in id order, so two workers' batches queue for a group instead of deadlocking over two.
+ */
+async function lockTurns(tx: Transaction, leadIds: string[], lookups: Lookups): Promise<void> {
+  const turns: string[] = []
+  for (const { accountId, groupId } of await findGroupsOfLeads(tx, leadIds)) {
+    const group = await lookups.group(accountId, groupId)
+    if (group?.distribution === 'roundRobin') turns.push(group.id)
+  }
+  for (const id of turns.sort()) await lockGroup(tx, id)
 }
 
 /**
  * Enough leads to share one commit, few enough that a transaction holds SQLite's write lock (and
  * the API requests of the same process waiting behind it) for tens of milliseconds, not seconds.
  */
-const LEADS_PER_TRANSACTION = 50
+const LEADS_PER_TRANSACTION = 50 // PostgreSQL caches 64 subtransactions per transaction; stay below
 
 /**
  * The reads every lead of a batch repeats, made once per transaction: the group's settings, the
@@ -124,7 +150,8 @@ function lookupsIn(tx: Transaction): Lookups {
   const blocked = new Map<string, Promise<ReadonlySet<string>>>()
   const agents = new Map<string, Promise<User[]>>()
   return {
-    group: (accountId, groupId) => memo(groups, groupId, () => findGroup(tx, accountId, groupId)),
+    group: (accountId, groupId) =>
+      memo(groups, `${accountId}/${groupId}`, () => findGroup(tx, accountId, groupId)),
     blocked: (accountId) => memo(blocked, accountId, () => findBlockedValues(tx, accountId)),
     agents: (groupId) => memo(agents, groupId, () => findActiveAgents(tx, groupId)),
   }

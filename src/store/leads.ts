@@ -168,6 +168,15 @@ export async function saveIdempotencyKey(
   await db.insertInto('idempotencyKeys').values(row).execute()
 }
 
+/** The (account, group) pairs the given leads belong to. */
+export async function findGroupsOfLeads(
+  db: Executor,
+  ids: string[],
+): Promise<{ accountId: string; groupId: string }[]> {
+  if (ids.length === 0) return []
+  return db.selectFrom('leads').select(['accountId', 'groupId']).distinct().where('id', 'in', ids).execute()
+}
+
 export async function findLeadsByIds(db: Executor, ids: string[]): Promise<Lead[]> {
   if (ids.length === 0) return []
   return (await db.selectFrom('leads').selectAll().where('id', 'in', ids).execute()).map(fromRow)

@@ -62,7 +62,6 @@ export async function findProspect(
   return row && prospectFromRow(row)
 }
 
-/** The active keys among `keys`, with the prospect holding each (from the active-key index). */
 /**
  * The key values alone, for `key_value IN (…)`: it lets both engines seek (account_id, key_value)
  * for each key. Given only the OR of (type, value) pairs, SQLite's planner walks every key of the
@@ -72,6 +71,7 @@ function keyValues(keys: MatchKey[]): string[] {
   return [...new Set(keys.map((k) => k.value))]
 }
 
+/** The active keys among `keys`, with the prospect holding each (from the active-key index). */
 export async function findKeyHolders(
   db: Executor,
   accountId: string,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { sql } from 'kysely'
 import { GroupCommit } from '../../src/services/group-commit.js'
-import { checkLead, storeLeads } from '../../src/services/intake.js'
+import { checkLead, storeLeads, storeRequests } from '../../src/services/intake.js'
 import { createTestApp, ENGINE, type TestContext } from '../helper.js'
 import { type Seed, seed } from '../seed.js'
 
@@ -47,7 +47,7 @@ describe(`group commit (${ENGINE})`, () => {
     )
   })
 
-  test('lead requests stored in one group: idempotency keys and provider ids still decide', async () => {
+  test('requests stored in one transaction: idempotency keys and provider ids decide as if one by one', async () => {
     const at = t.clock.now
     const ctx = {
       integration: s.integrations.all,
@@ -64,16 +64,16 @@ describe(`group commit (${ENGINE})`, () => {
     const keyed = { emails: ['grupo@autos.com.ar'] }
     const ml = { provider: 'mercadolibre', providerLeadId: 'MLA-GC', phones: ['11 5555-1234'] }
     const before = await countLeads()
-    // Added in one turn of the event loop, so all of them share one transaction.
-    const stored = await Promise.all([
-      storeLeads(t.db, [lead(keyed)], { idempotencyKey: 'gc-1', at }),
-      storeLeads(t.db, [lead(keyed)], { idempotencyKey: 'gc-1', at }),
-      storeLeads(t.db, [lead({ ...keyed, firstName: 'Otra' })], { idempotencyKey: 'gc-1', at }),
-      storeLeads(t.db, [lead(ml)], { at }),
-      storeLeads(t.db, [lead({ ...ml, firstName: 'Again' }), lead({ emails: ['solo@autos.com.ar'] })], {
-        at,
-      }),
-    ])
+    // What a group commit runs: the five requests in one transaction.
+    const stored = await t.db.transaction().execute((tx) =>
+      storeRequests(tx, [
+        { leads: [lead(keyed)], idempotencyKey: 'gc-1', at },
+        { leads: [lead(keyed)], idempotencyKey: 'gc-1', at },
+        { leads: [lead({ ...keyed, firstName: 'Otra' })], idempotencyKey: 'gc-1', at },
+        { leads: [lead(ml)], at },
+        { leads: [lead({ ...ml, firstName: 'Again' }), lead({ emails: ['solo@autos.com.ar'] })], at },
+      ]),
+    )
     const [first, again, reused, mlFirst, batch] = stored.map((r) => (r.ok ? r.accepted : r.refusal))
     assert.deepEqual(reused, { kind: 'idempotency-reused' })
     assert.ok(Array.isArray(first) && Array.isArray(again) && Array.isArray(mlFirst) && Array.isArray(batch))
