@@ -63,8 +63,12 @@ export async function listProspects(db: Executor, f: ProspectFilter): Promise<Pr
     ['prospects.assignedAt', f.claimed],
     ['prospects.transferredAt', f.transferred],
   ] as const) {
-    if (range?.after !== undefined) query = query.where(column, '>=', range.after)
-    if (range?.before !== undefined) query = query.where(column, '<=', range.before)
+    // With a key, a handful of prospects match and the dates only filter them. SQLite, which keeps
+    // no statistics, would instead read the date index (a month of prospects, 20 ms at a million):
+    // a unary plus takes the column out of its choices.
+    const bound = key !== undefined && !postgres ? sql<number>`+${sql.ref(column)}` : sql.ref<number>(column)
+    if (range?.after !== undefined) query = query.where(bound, '>=', range.after)
+    if (range?.before !== undefined) query = query.where(bound, '<=', range.before)
   }
   for (const filter of f.data ?? []) query = query.where(dataCondition(filter, postgres))
   if (f.before) query = query.where('prospects.id', '<', f.before)
