@@ -6,7 +6,6 @@
  * `ventas api` (no worker beside it), on a fresh SQLite file unless DATABASE_URL names PostgreSQL.
  * Usage: npm run bench -- accept [--seconds 10] [--connections 16]
  */
-import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,6 +13,7 @@ import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
 import { createTestDatabase } from '../test/helper.js'
 import { generateLeads } from './leads.js'
+import { start } from './servers.js'
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '16' } },
@@ -21,22 +21,6 @@ const { values } = parseArgs({
 })
 const duration = Number(values.seconds)
 const connections = Number(values.connections)
-
-/** Starts a server process and resolves with its output once `ready` matches it. */
-function start(args: string[], env: Record<string, string>, ready: RegExp) {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  return new Promise<{ child: ChildProcess; output: string }>((resolve, reject) => {
-    let output = ''
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${output}`)))
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString()
-      if (ready.test(output)) resolve({ child, output })
-    })
-  })
-}
 
 const bodies = generateLeads(5000, 0.3).map((lead) => JSON.stringify(lead))
 let next = 0
@@ -53,16 +37,16 @@ async function load(url: string, headers: Record<string, string>) {
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, wrong }
 }
 
-const bare = await start(['bench/bare.ts'], {}, /"port":\d+/)
+const bare = await start(['--import', 'tsx', 'bench/bare.ts'], {}, /"port":\d+/)
 const barePort = JSON.parse(bare.output).port as number
-const checking = await start(['bench/bare.ts', '--check'], {}, /"port":\d+/)
+const checking = await start(['--import', 'tsx', 'bench/bare.ts', '--check'], {}, /"port":\d+/)
 const checkingPort = JSON.parse(checking.output).port as number
 
 const dir = mkdtempSync(join(tmpdir(), 'ventas-bench-'))
 const pg = process.env.DATABASE_URL?.startsWith('postgres') ? await createTestDatabase() : null
 const database = pg?.env ?? { DATABASE_URL: `sqlite:${join(dir, 'ventas.db')}` }
 const ventas = await start(
-  ['src/cli/main.ts', 'api'],
+  ['--import', 'tsx', 'src/cli/main.ts', 'api'],
   { ...database, PORT: '0', LOG_LEVEL: 'warn', VENTAS_RATE_LIMIT: '1000000' },
   /API key: +vk_\S+/,
 )

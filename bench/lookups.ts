@@ -10,7 +10,6 @@
  * autocannon (--connections for --seconds). Every answer is checked: it must hold the prospect
  * the index says owns that phone or email, so a fast empty answer counts as wrong, not as fast.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
@@ -21,6 +20,7 @@ import { ALL_SCOPES } from '../src/domain/scopes.js'
 import { createIntegration } from '../src/services/access.js'
 import { createTestApp, ENGINE } from '../test/helper.js'
 import { createdAtOf, populateProspects, populationPerson } from './population.js'
+import { start } from './servers.js'
 import { benchAccount } from './setup.js'
 
 const { values } = parseArgs({
@@ -37,22 +37,6 @@ const sequential = Number(values.requests)
 const duration = Number(values.seconds)
 const connections = Number(values.connections)
 const TARGETS = 1000
-
-/** Starts a server process and resolves with its output once `ready` matches it. */
-function start(args: string[], env: Record<string, string>, ready: RegExp) {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  return new Promise<{ child: ChildProcess; output: string }>((resolve, reject) => {
-    let output = ''
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${output}`)))
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString()
-      if (ready.test(output)) resolve({ child, output })
-    })
-  })
-}
 
 type Target = { path: string; expect: string }
 
@@ -133,10 +117,10 @@ let bare: Awaited<ReturnType<typeof start>> | undefined
 let ventas: Awaited<ReturnType<typeof start>> | undefined
 try {
   const { phoneTargets, emailTargets, key, prospects } = await prepare()
-  bare = await start(['bench/bare.ts'], {}, /"port":\d+/)
+  bare = await start(['--import', 'tsx', 'bench/bare.ts'], {}, /"port":\d+/)
   const bareUrl = `http://127.0.0.1:${JSON.parse(bare.output).port}`
   ventas = await start(
-    ['src/cli/main.ts', 'api'],
+    ['--import', 'tsx', 'src/cli/main.ts', 'api'],
     { ...t.database.env, PORT: '0', LOG_LEVEL: 'warn', VENTAS_RATE_LIMIT: '1000000' },
     /running at (http:\/\/\S+)/,
   )

@@ -8,8 +8,14 @@ import { fileURLToPath } from 'node:url'
 
 const BENCHES: Record<string, string> = {
   accept: 'bench/accept.ts',
+  batch: 'bench/batch.ts',
+  v1: 'bench/v1.ts',
   processing: 'bench/processing.ts',
+  scale: 'bench/scale.ts',
   deliveries: 'bench/deliveries.ts',
+  latency: 'bench/latency.ts',
+  lookups: 'bench/lookups.ts',
+  startup: 'bench/startup.ts',
 }
 
 const [name, ...flags] = process.argv.slice(2)

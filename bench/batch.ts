@@ -1,0 +1,199 @@
+/**
+ * `POST /v2/leads/retail/batch` (auth, each lead validated and parsed alone, all committed
+ * together, 202 with a receipt per lead) in leads per second, for bodies of each `--sizes`, beside
+ * two same-run baselines: the bare Fastify route (bench/bare.ts) receiving the same bodies (HTTP
+ * and JSON parsing, no Ventas code), and a raw insert of as many rows as wide as a stored lead,
+ * one transaction per body, through the engine's driver with no Ventas code (better-sqlite3 with
+ * the same pragmas, or pg with one multi-row insert). Ventas runs as `ventas api` (no worker
+ * beside it) on a fresh database; autocannon sends a fixed number of bodies to each server.
+ * Usage:
+ *   npm run bench -- batch [--sizes 100,1000] [--leads 100000] [--connections 4]
+ *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench -- batch
+ *   add --profile DIR to run the dist/ build under node --cpu-prof (npm run build first)
+ */
+import { randomBytes } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
+import { parseArgs } from 'node:util'
+import autocannon from 'autocannon'
+import SQLite from 'better-sqlite3'
+import pg from 'pg'
+import { createTestDatabase } from '../test/helper.js'
+import { generateLeads } from './leads.js'
+import { startBare, startVentas, stop, type Ventas } from './servers.js'
+
+const { values } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '100,1000' },
+    leads: { type: 'string', default: '100000' },
+    connections: { type: 'string', default: '4' },
+    profile: { type: 'string' },
+  },
+  allowPositionals: true,
+})
+const sizes = values.sizes.split(',').map(Number)
+const total = Number(values.leads)
+const connections = Number(values.connections)
+
+/** Bodies of `size` leads each, cycling through 5,000 generated leads (or more, for big bodies). */
+function batches(size: number): string[][] {
+  const leads = generateLeads(Math.max(5000, size * 5), 0.3).map((lead) => JSON.stringify(lead))
+  const out: string[][] = []
+  for (let i = 0; i + size <= leads.length; i += size) out.push(leads.slice(i, i + size))
+  return out
+}
+
+/** autocannon sends `amount` bodies; leads per second, per-request latency, and the leads the answers took. */
+async function load(
+  url: string,
+  headers: Record<string, string>,
+  bodies: string[],
+  amount: number,
+  size: number,
+) {
+  let next = 0
+  let receipts = 0
+  // autocannon's own duration ends at its next 1-second sample after the last answer: too coarse here.
+  let finished = 0
+  const started = performance.now()
+  const result = await autocannon({
+    url,
+    method: 'POST',
+    connections: Math.min(connections, amount),
+    amount,
+    headers: { 'content-type': 'application/json', ...headers },
+    requests: [
+      {
+        setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length] as string }),
+        onResponse: (status, body) => {
+          finished = performance.now()
+          if (status !== 202) return
+          const parsed = JSON.parse(body) as { results?: { id?: string }[] }
+          receipts += parsed.results ? parsed.results.filter((r) => r.id).length : size
+        },
+      },
+    ],
+  })
+  return {
+    leadsPerSecond: Math.round((amount * size) / ((finished - started) / 1000)),
+    p50ms: result.latency.p50,
+    p99ms: result.latency.p99,
+    notAccepted: result.non2xx + result.errors + result.timeouts + (amount * size - receipts),
+  }
+}
+
+/** Rows as wide as stored leads, one transaction of `size` rows per body; rows per second. */
+async function insertRaw(bodies: string[][], amount: number): Promise<number> {
+  const database = await createTestDatabase()
+  const id = () => randomBytes(12).toString('hex')
+  const [account, group, integration] = [id(), id(), id()]
+  const row = (body: string) => [
+    id(),
+    account,
+    group,
+    integration,
+    'retail',
+    Date.now(),
+    'queued',
+    body,
+    randomBytes(32).toString('hex'),
+    '["p:+5511987654321","e:anasilva@gmail.com"]',
+  ]
+  const columns =
+    'id text primary key, account_id text not null, group_id text not null, integration_id text not null, industry text not null, received_at bigint not null, status text not null, body text not null, request_hash text not null, match_keys text not null'
+  try {
+    if (database.sqlitePath) {
+      const sqlite = new SQLite(database.sqlitePath)
+      sqlite.pragma('journal_mode = WAL')
+      sqlite.pragma('synchronous = FULL')
+      sqlite.exec(`create table raw_leads (${columns})`)
+      const insert = sqlite.prepare('insert into raw_leads values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      const commit = sqlite.transaction((rows: string[]) => {
+        for (const body of rows) insert.run(...row(body))
+      })
+      const started = performance.now()
+      for (let i = 0; i < amount; i++) commit(bodies[i % bodies.length] as string[])
+      const seconds = (performance.now() - started) / 1000
+      sqlite.close()
+      return (amount * (bodies[0]?.length ?? 0)) / seconds
+    }
+    const client = new pg.Client({ connectionString: database.url })
+    await client.connect()
+    await client.query(`create table raw_leads (${columns})`)
+    const types = ['text', 'text', 'text', 'text', 'text', 'bigint', 'text', 'text', 'text', 'text']
+    const insert = `insert into raw_leads select * from unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})`
+    const started = performance.now()
+    for (let i = 0; i < amount; i++) {
+      const rows = (bodies[i % bodies.length] as string[]).map(row)
+      await client.query('begin')
+      await client.query(
+        insert,
+        types.map((_, c) => rows.map((r) => r[c])),
+      )
+      await client.query('commit')
+    }
+    const seconds = (performance.now() - started) / 1000
+    await client.end()
+    return (amount * (bodies[0]?.length ?? 0)) / seconds
+  } finally {
+    await database.drop()
+  }
+}
+
+const bare = await startBare()
+let ventas: Ventas | undefined
+let failed = false
+try {
+  ventas = await startVentas('api', values.profile ? { profileDir: values.profile } : {})
+  const engine = ventas.engine
+  let sent = 0
+  for (const size of sizes) {
+    const leads = batches(size)
+    const bodies = leads.map((batch) => `{"leads":[${batch.join(',')}]}`)
+    const amount = Math.max(1, Math.round(total / size))
+    const warmup = Math.min(amount, 2 * connections)
+    const url = `${ventas.url}/v2/leads/retail/batch`
+    const auth = { 'x-api-key': ventas.key }
+    await load(bare.url, {}, bodies, warmup, size)
+    const base = await load(bare.url, {}, bodies, amount, size)
+    const warm = await load(url, auth, bodies, warmup, size)
+    const ours = await load(url, auth, bodies, amount, size)
+    const raw = await insertRaw(leads, amount)
+    sent += (warmup + amount) * size
+    console.log(
+      JSON.stringify({ engine, figure: 'POST /v2/leads/retail/batch', size, bodies: amount, ...ours }),
+    )
+    console.log(
+      JSON.stringify({ engine, figure: 'baseline: bare Fastify route, same bodies', size, ...base }),
+    )
+    console.log(
+      JSON.stringify({
+        engine,
+        figure: 'baseline: raw insert, a transaction per body',
+        size,
+        rowsPerSecond: Math.round(raw),
+      }),
+    )
+    console.log(
+      JSON.stringify({
+        engine,
+        figure: 'batch / bare route, batch / raw insert',
+        size,
+        value: [
+          Number((ours.leadsPerSecond / base.leadsPerSecond).toFixed(2)),
+          Number((ours.leadsPerSecond / raw).toFixed(2)),
+        ],
+      }),
+    )
+    failed ||= warm.notAccepted + ours.notAccepted + base.notAccepted > 0
+  }
+  await ventas.stop()
+  const stored = await ventas.count()
+  console.log(JSON.stringify({ engine, figure: 'check', sent, stored, connections }))
+  failed ||= stored !== sent
+  if (failed) console.error('batch: not every lead was accepted and stored')
+} finally {
+  await ventas?.stop()
+  await stop(bare.child)
+  await ventas?.drop()
+}
+if (failed) process.exit(1)
