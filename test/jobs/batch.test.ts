@@ -1,12 +1,22 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
+import type { Result } from '../../src/domain/result.js'
+import { ALL_SCOPES } from '../../src/domain/scopes.js'
 import { enqueueJobs } from '../../src/jobs/queue.js'
 import { LeadWorker } from '../../src/jobs/worker.js'
+import { createIntegration } from '../../src/services/access.js'
+import { createGroup, createUser } from '../../src/services/directory.js'
 import { type AppliedResult, processLeads } from '../../src/services/processing.js'
+import type { Group } from '../../src/store/groups.js'
 import { type Integration, listIntegrations } from '../../src/store/integrations.js'
 import { createTestApp, ENGINE, type TestContext } from '../helper.js'
 import { type Seed, seed } from '../seed.js'
 import { storeUnprocessed } from './people.js'
+
+function must<T>(result: Result<T>): T {
+  if (!result.ok) throw new Error(result.message)
+  return result.value
+}
 
 /** A claimed batch applied in shared transactions: what commits together, what runs again alone. */
 describe(`lead batches (${ENGINE})`, () => {
@@ -106,5 +116,50 @@ describe(`lead batches (${ENGINE})`, () => {
       .executeTakeFirstOrThrow()
     assert.equal(job.attempts, 1)
     assert.match(job.lastError ?? '', /SyntaxError|JSON/, 'run again alone, its failure recorded')
+  })
+
+  test('two batches routing round robin in two groups, in crossing order, both apply every lead', async () => {
+    // Without the turns locked up front, PostgreSQL deadlocks: each batch holds one group's turn
+    // and waits for the other's, and the victim's lead drops out of its batch.
+    const groups: { group: Group; integration: Integration }[] = []
+    for (const name of ['Rodízio A', 'Rodízio B']) {
+      const group = must(await createGroup(t.db, s.b.account.id, { name, distribution: 'roundRobin' }))
+      must(
+        await createUser(t.db, s.b.account.id, {
+          email: `agente.${group.id}@lojaazul.com.br`,
+          firstName: 'Agente',
+          lastName: name,
+          profile: 'agent',
+          groupIds: [group.id],
+          working: true,
+        }),
+      )
+      const access = must(
+        await createIntegration(
+          t.db,
+          t.secretKey,
+          { accountId: s.b.account.id, groupId: group.id, name, scopes: ALL_SCOPES },
+          'test',
+        ),
+      )
+      groups.push({ group, integration: access.integration })
+    }
+    const leadIn = async (i: number, phone: string) => {
+      const { group, integration } = groups[i] as (typeof groups)[number]
+      const [id] = await storeUnprocessed(t.db, integration, group, [{ utmSource: 'web', phones: [phone] }])
+      return id as string
+    }
+    const a1 = await leadIn(0, '+55 11 96666-0001')
+    const a2 = await leadIn(1, '+55 11 96666-0002')
+    const b1 = await leadIn(1, '+55 11 96666-0003')
+    const b2 = await leadIn(0, '+55 11 96666-0004')
+    const [first, second] = await Promise.all([
+      processLeads(t.db, [a1, a2], () => t.clock.now),
+      processLeads(t.db, [b1, b2], () => t.clock.now),
+    ])
+    assert.deepEqual(
+      [first.get(a1)?.status, first.get(a2)?.status, second.get(b1)?.status, second.get(b2)?.status],
+      ['processed', 'processed', 'processed', 'processed'],
+    )
   })
 })
