@@ -1,4 +1,5 @@
 import type { LeadInput } from '../src/http/schemas/lead.js'
+import { seededRandom } from '../test/jobs/people.js'
 
 /**
  * Realistic Brazilian leads for load: mobile phones in the formats people and integrations
@@ -16,14 +17,7 @@ export function generatePeopleLeads(
   repeatShare: number,
   seed = 42,
 ): { leads: LeadInput[]; people: number } {
-  // mulberry32: 32-bit integer arithmetic throughout (an LCG in doubles loses bits and cycles early).
-  let state = seed >>> 0
-  const random = () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let x = Math.imul(state ^ (state >>> 15), 1 | state)
-    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x)
-    return ((x ^ (x >>> 14)) >>> 0) / 2 ** 32
-  }
+  const random = seededRandom(seed)
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T
   const names = [
     'Ana',

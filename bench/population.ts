@@ -10,6 +10,7 @@ import { engineOf } from '../src/store/connect.js'
 import type { Db, Tx } from '../src/store/database.js'
 import type { Group } from '../src/store/groups.js'
 import type { Integration } from '../src/store/integrations.js'
+import { seededRandom } from '../test/jobs/people.js'
 
 /**
  * The existing prospects of the scale benchmarks (scale, lookups, startup): N people of the bench
@@ -83,14 +84,8 @@ export type PopulationPerson = {
 
 /** Person `index` of the population (pure: the same index and seed give the same person). */
 export function populationPerson(index: number, seed = 7): PopulationPerson {
-  // mulberry32 seeded per person, so a person can be rebuilt without generating the ones before.
-  let state = (Math.imul(index + 1, 0x9e3779b1) ^ seed) >>> 0
-  const random = () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let x = Math.imul(state ^ (state >>> 15), 1 | state)
-    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x)
-    return ((x ^ (x >>> 14)) >>> 0) / 2 ** 32
-  }
+  // Seeded per person, so a person can be rebuilt without generating the ones before.
+  const random = seededRandom(Math.imul(index + 1, 0x9e3779b1) ^ seed)
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T
   const ddd = DDDS[index % DDDS.length] as string
   const slot = Math.floor(index / DDDS.length)
