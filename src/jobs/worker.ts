@@ -23,8 +23,9 @@ export const DEFAULT_LEASE_MS = 30_000
 
 /**
  * Processes lead jobs: claims a batch, applies it in transactions of up to 50 leads, and on a
- * lead's failure schedules a retry with backoff (domain/retry.ts) or parks the job as dead. Runs inside
- * `ventas serve` and alone as `ventas worker`; any number of them may share a PostgreSQL database.
+ * lead's failure schedules a retry with backoff (domain/retry.ts) or parks the job as dead. Runs
+ * inside `ventas serve` and alone as `ventas worker`; any number of them may share a PostgreSQL
+ * database.
  */
 export class LeadWorker {
   readonly name = `${hostname()}:${process.pid}:${newId().slice(-6)}`
@@ -65,9 +66,9 @@ export class LeadWorker {
   }
 
   /**
-   * Claims and processes one batch; returns how many jobs it handled. The batch is applied in one
-   * transaction; a lead that failed there, or had to wait for an older lead of its person, runs
-   * again alone, where waiting, retries and failures are handled one lead at a time.
+   * Claims and processes one batch; returns how many jobs it handled. The batch is applied in
+   * shared transactions (processLeads); a lead that failed there, or had to wait for an older lead
+   * of its person, runs again alone, where waiting, retries and failures are handled one at a time.
    */
   async runOnce(): Promise<number> {
     // A claim lost in a power cut only lets the jobs be claimed again.
