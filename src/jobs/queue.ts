@@ -89,9 +89,10 @@ export async function claimJobOf(
     .executeTakeFirst()
 }
 
-/** Removes a subject's job; called inside the transaction that applies the job's effect. */
-export async function completeJobsOf(db: Executor, subjectId: string): Promise<void> {
-  await db.deleteFrom('jobs').where('subjectId', '=', subjectId).execute()
+/** Removes the jobs of subjects; called inside the transaction that applies the jobs' effect. */
+export async function completeJobsOf(db: Executor, subjectIds: string[]): Promise<void> {
+  for (const chunk of chunks(subjectIds))
+    await db.deleteFrom('jobs').where('subjectId', 'in', chunk).execute()
 }
 
 /** A failed attempt: retry later with backoff, or park the job as dead after its last attempt. */

@@ -1,7 +1,6 @@
-import { sql } from 'kysely'
 import { newId } from '../domain/ids.js'
 import { interactionOf } from '../domain/interactions.js'
-import { assessContacts } from '../domain/lead.js'
+import { assessContacts, type Contacts } from '../domain/lead.js'
 import {
   type Contact,
   chooseSurvivor,
@@ -17,36 +16,20 @@ import { completeJobsOf } from '../jobs/queue.js'
 import { findBlockedValues } from '../store/accounts.js'
 import { engineOf } from '../store/connect.js'
 import { chunks, type Db, type Tx as Transaction } from '../store/database.js'
-import { appendEvents } from '../store/events.js'
 import { findGroup, type Group, lockGroup } from '../store/groups.js'
-import { insertInteractions } from '../store/interactions.js'
 import {
-  findGroupsOfLeads,
-  findOlderQueuedLead,
+  findQueuedKeys,
   forgetLeadKeys,
   type Lead,
-  lockLead,
-  markLead,
+  leadFromRow,
+  lockLeads,
+  markLeads,
+  type QueuedKey,
 } from '../store/leads.js'
-import { insertMerge } from '../store/merges.js'
-import {
-  findPreviousHolder,
-  insertProspect,
-  linkKeys,
-  type Prospect,
-  saveProspect,
-} from '../store/prospects.js'
+import { findPreviousHolders, type Prospect } from '../store/prospects.js'
 import type { User } from '../store/users.js'
-import {
-  absorb,
-  attach,
-  type Change,
-  lockKeyHolders,
-  newInteraction,
-  prospectEvent,
-  withRaceRetry,
-} from './merging.js'
-import { decideRouting, findActiveAgents } from './routing.js'
+import { isRace, newInteraction, ProspectChanges, prospectEvent, withRaceRetry } from './merging.js'
+import { findActiveAgents, GroupRouter } from './routing.js'
 
 export type ProcessResult =
   | { status: 'processed'; leadId: string; prospectId: string; merged: boolean }
@@ -58,23 +41,38 @@ export type ProcessResult =
 /** The outcome of a lead that was applied (or found already applied), as callers report it. */
 export type AppliedResult = Exclude<ProcessResult, { status: 'deferred' }>
 
+/** One lead could not be applied (its stored body does not parse, its group is gone). */
+class LeadFailed extends Error {
+  constructor(
+    readonly leadId: string,
+    readonly reason: unknown,
+  ) {
+    super(`lead ${leadId} could not be applied`)
+  }
+}
+
 /**
  * Applies one lead (identity.md §4–§6) in one transaction: match, merge, route, record
  * interactions and events, mark the lead and remove its job. Idempotent on the lead id: a lead
  * already applied is left alone, so at-least-once delivery has an exactly-once effect. When a
  * concurrent worker wins a race for the same keys (the active-key unique index refuses the second
  * prospect, or a locked prospect was merged away), the whole transaction is retried and then sees
- * the winner's prospect.
+ * the winner's prospect. A lead that cannot be applied throws its reason.
  */
 export async function processLead(db: Db, leadId: string, now: () => number): Promise<ProcessResult> {
-  return withRaceRetry(db, (tx) => applyLead(tx, leadId, now(), lookupsIn(tx)))
+  try {
+    const results = await withRaceRetry(db, (tx) => applyLeads(tx, [leadId], now()))
+    return results.get(leadId) as ProcessResult
+  } catch (error) {
+    throw error instanceof LeadFailed ? error.reason : error
+  }
 }
 
 /**
- * Applies a claimed batch of leads in transactions of up to 50, each lead under a savepoint: one
- * commit (one fsync on SQLite) for many leads instead of one each. A lead that fails is rolled
- * back to its savepoint and left out of the result; its caller runs it again alone, where
- * failures are retried and recorded. If a transaction itself fails, none of its leads are in the result.
+ * Applies a claimed batch of leads in transactions of up to 100, each one a few statements for
+ * all its leads (read, decide in memory, write). A lead that cannot be applied is left out of
+ * its transaction, which runs again without it; its caller runs it again alone, where failures
+ * are retried and recorded. If a transaction itself fails, none of its leads are in the result.
  * Deferred leads are in the result as such (their older lead may be later in the batch).
  * `onCommitted` hears each transaction's results as soon as it commits.
  */
@@ -86,24 +84,8 @@ export async function processLeads(
 ): Promise<Map<string, ProcessResult>> {
   const results = new Map<string, ProcessResult>()
   for (const chunk of chunks(leadIds, LEADS_PER_TRANSACTION)) {
-    const applied = new Map<string, ProcessResult>()
-    try {
-      await db.transaction().execute(async (tx) => {
-        const lookups = lookupsIn(tx)
-        if (engineOf(tx) === 'postgres') await lockTurns(tx, chunk, lookups)
-        for (const leadId of chunk) {
-          await sql`savepoint lead`.execute(tx)
-          try {
-            applied.set(leadId, await applyLead(tx, leadId, now(), lookups))
-          } catch {
-            await sql`rollback to savepoint lead`.execute(tx)
-          }
-          await sql`release savepoint lead`.execute(tx)
-        }
-      })
-    } catch {
-      continue
-    }
+    const applied = await applyTogether(db, chunk, now)
+    if (!applied) continue
     for (const [leadId, result] of applied) results.set(leadId, result)
     try {
       onCommitted?.([...applied.values()])
@@ -115,46 +97,214 @@ export async function processLeads(
 }
 
 /**
- * A round-robin turn is a row lock on its group (decideRouting), held until the transaction
- * commits. On PostgreSQL a transaction takes the locks of all its leads' round-robin groups first,
- * in id order, so two workers' batches queue for a group instead of deadlocking over two.
+ * Enough leads that a transaction's statements and its commit (one fsync on SQLite) are shared by
+ * many, few enough that it holds SQLite's write lock (and the API requests of the same process
+ * waiting behind it) for tens of milliseconds, not seconds.
  */
-async function lockTurns(tx: Transaction, leadIds: string[], lookups: Lookups): Promise<void> {
-  const turns: string[] = []
-  for (const { accountId, groupId } of await findGroupsOfLeads(tx, leadIds)) {
-    const group = await lookups.group(accountId, groupId)
-    if (group?.distribution === 'roundRobin') turns.push(group.id)
+const LEADS_PER_TRANSACTION = 100
+
+/** One transaction of leads, run again without a lead that fails and again after a lost race. */
+async function applyTogether(
+  db: Db,
+  leadIds: string[],
+  now: () => number,
+): Promise<Map<string, ProcessResult> | undefined> {
+  let ids = leadIds
+  for (let races = 0; ids.length > 0; ) {
+    try {
+      return await db.transaction().execute((tx) => applyLeads(tx, ids, now()))
+    } catch (error) {
+      if (error instanceof LeadFailed) ids = ids.filter((id) => id !== error.leadId)
+      else if (!isRace(error) || ++races >= 10) return undefined
+    }
   }
-  for (const id of turns.sort()) await lockGroup(tx, id)
+  return new Map()
 }
 
-/**
- * Enough leads to share one commit, few enough that a transaction holds SQLite's write lock (and
- * the API requests of the same process waiting behind it) for tens of milliseconds, not seconds.
- */
-const LEADS_PER_TRANSACTION = 50 // PostgreSQL caches 64 subtransactions per transaction; stay below
-
-/**
- * The reads every lead of a batch repeats, made once per transaction: the group's settings, the
- * account's blocked values and the group's active agents. Any may change meanwhile; a batch then
- * applies as of its start (who is working now, and agents' loads, are still read per lead).
- */
-type Lookups = {
-  group: (accountId: string, groupId: string) => Promise<Group | undefined>
-  blocked: (accountId: string) => Promise<ReadonlySet<string>>
-  agents: (groupId: string) => Promise<User[]>
+/** What applying a transaction's leads reads once and shares. */
+type Batch = {
+  tx: Transaction
+  at: number
+  changes: ProspectChanges
+  /** Each queued lead's group and parsed contacts, or why they could not be had. */
+  prepared: Map<string, { group: Group; contacts: Contacts } | { failure: unknown }>
+  /** Queued leads' match keys, by account and key. */
+  queued: Map<string, QueuedKey[]>
+  /** The most recent archived holder of each key, by account and key. */
+  previous: Map<string, string>
+  routers: Map<string, Promise<GroupRouter>>
+  agents: Map<string, Promise<User[]>>
+  /** Leads applied here, with their outcome, written at the end. */
+  marks: Lead[]
 }
 
-function lookupsIn(tx: Transaction): Lookups {
+const accountKey = (accountId: string, value: string) => `${accountId}\n${value}`
+
+/**
+ * Applies leads in order in the caller's transaction: reads what they need in a few statements
+ * (the leads, queued leads of the same people, the prospects holding their keys, routing), decides
+ * each lead in memory seeing the ones before it, then writes everything (ProspectChanges.flush).
+ * The reads the leads share may change meanwhile (blocked values, who is working); a batch applies
+ * as of its start.
+ */
+async function applyLeads(
+  tx: Transaction,
+  leadIds: string[],
+  at: number,
+): Promise<Map<string, ProcessResult>> {
+  const postgres = engineOf(tx) === 'postgres'
+  const leads = new Map<string, Lead>()
+  for (const row of await lockLeads(tx, leadIds, postgres)) {
+    try {
+      leads.set(row.id, leadFromRow(row))
+    } catch (error) {
+      throw new LeadFailed(row.id, error)
+    }
+  }
   const groups = new Map<string, Promise<Group | undefined>>()
-  const blocked = new Map<string, Promise<ReadonlySet<string>>>()
-  const agents = new Map<string, Promise<User[]>>()
-  return {
-    group: (accountId, groupId) =>
-      memo(groups, `${accountId}/${groupId}`, () => findGroup(tx, accountId, groupId)),
-    blocked: (accountId) => memo(blocked, accountId, () => findBlockedValues(tx, accountId)),
-    agents: (groupId) => memo(agents, groupId, () => findActiveAgents(tx, groupId)),
+  const groupOf = (lead: Lead) =>
+    memo(groups, `${lead.accountId}/${lead.groupId}`, () => findGroup(tx, lead.accountId, lead.groupId))
+  if (postgres) await lockTurns(tx, [...leads.values()], groupOf)
+  const batch = await prepare(
+    tx,
+    [...leads.values()].filter((l) => l.status === 'queued'),
+    at,
+    groupOf,
+  )
+
+  const results = new Map<string, ProcessResult>()
+  const done = new Set<string>()
+  for (const leadId of leadIds) {
+    const lead = leads.get(leadId)
+    if (lead?.status === 'queued') {
+      const older = findOlder(batch, lead, done)
+      if (older) {
+        results.set(leadId, { status: 'deferred', leadId, waitingFor: older.leadId, until: older.runAt })
+        continue
+      }
+    }
+    // From here the lead is applied (or was already): its job and its queued keys are done with.
+    done.add(leadId)
+    if (!lead) results.set(leadId, { status: 'missing', leadId })
+    else if (lead.status === 'processed')
+      results.set(leadId, {
+        status: 'processed',
+        leadId,
+        prospectId: lead.prospectId as string,
+        merged: lead.merged,
+      })
+    else if (lead.status === 'rejected')
+      results.set(leadId, {
+        status: 'rejected',
+        leadId,
+        error: lead.error ?? { code: 'UNPROCESSABLE_LEAD', message: '' },
+      })
+    else {
+      try {
+        results.set(leadId, await applyLead(batch, lead))
+      } catch (error) {
+        throw isRace(error) ? error : new LeadFailed(leadId, error)
+      }
+    }
   }
+
+  await completeJobsOf(tx, [...done])
+  await forgetLeadKeys(tx, [...done])
+  await batch.changes.flush(at)
+  // A lead's prospect may have been merged later in the batch: it then belongs to the survivor.
+  await markLeads(
+    tx,
+    batch.marks.map((l) => ({ ...l, prospectId: l.prospectId && batch.changes.survivorOf(l.prospectId) })),
+  )
+  for (const router of batch.routers.values()) await (await router).save(tx)
+  return results
+}
+
+/**
+ * A round-robin turn is a row lock on its group (GroupRouter), held until the transaction
+ * commits. On PostgreSQL a transaction takes the locks of all its leads' round-robin groups
+ * first, in id order, so two workers' batches queue for a group instead of deadlocking over two.
+ */
+async function lockTurns(
+  tx: Transaction,
+  leads: Lead[],
+  groupOf: (lead: Lead) => Promise<Group | undefined>,
+): Promise<void> {
+  const turns = new Set<string>()
+  for (const lead of leads) {
+    const group = await groupOf(lead)
+    if (group?.distribution === 'roundRobin') turns.add(group.id)
+  }
+  for (const id of [...turns].sort()) await lockGroup(tx, id)
+}
+
+/** Reads what the queued leads need, a few statements per account. */
+async function prepare(
+  tx: Transaction,
+  leads: Lead[],
+  at: number,
+  groupOf: (lead: Lead) => Promise<Group | undefined>,
+): Promise<Batch> {
+  const batch: Batch = {
+    tx,
+    at,
+    changes: new ProspectChanges(tx),
+    prepared: new Map(),
+    queued: new Map(),
+    previous: new Map(),
+    routers: new Map(),
+    agents: new Map(),
+    marks: [],
+  }
+  const blocked = new Map<string, Promise<ReadonlySet<string>>>()
+  const byAccount = new Map<string, { keys: MatchKey[]; values: string[]; until: number }>()
+  for (const lead of leads) {
+    const account = byAccount.get(lead.accountId) ?? { keys: [], values: [], until: 0 }
+    byAccount.set(lead.accountId, account)
+    account.values.push(...lead.matchKeys)
+    account.until = Math.max(account.until, lead.receivedAt)
+    try {
+      const group = await groupOf(lead)
+      if (!group) throw new Error(`lead ${lead.id}: group ${lead.groupId} is gone`)
+      const refused = await memo(blocked, lead.accountId, () => findBlockedValues(tx, lead.accountId))
+      const contacts = assessContacts(lead.body, group.countryCode, refused)
+      batch.prepared.set(lead.id, { group, contacts })
+      account.keys.push(...matchable(contacts).keys)
+    } catch (failure) {
+      batch.prepared.set(lead.id, { failure })
+    }
+  }
+  for (const [accountId, { keys, values, until }] of byAccount) {
+    for (const queued of await findQueuedKeys(tx, accountId, values, until)) {
+      const key = accountKey(accountId, queued.keyValue)
+      batch.queued.set(key, [...(batch.queued.get(key) ?? []), queued])
+    }
+    await batch.changes.load(accountId, keys)
+    for (const { type, value, prospectId } of await findPreviousHolders(tx, accountId, keys)) {
+      const key = accountKey(accountId, `${type}:${value}`)
+      if (prospectId > (batch.previous.get(key) ?? '')) batch.previous.set(key, prospectId)
+    }
+  }
+  return batch
+}
+
+/**
+ * An older lead of the same person (sharing a match key) still waiting to be applied: `lead` must
+ * wait for it, so one person's leads apply in the order received (receipt time, then id). Leads
+ * applied earlier in this transaction no longer count.
+ */
+function findOlder(batch: Batch, lead: Lead, done: ReadonlySet<string>): QueuedKey | undefined {
+  let older: QueuedKey | undefined
+  for (const value of lead.matchKeys) {
+    for (const queued of batch.queued.get(accountKey(lead.accountId, value)) ?? []) {
+      if (queued.leadId === lead.id || done.has(queued.leadId)) continue
+      const before =
+        queued.receivedAt < lead.receivedAt ||
+        (queued.receivedAt === lead.receivedAt && queued.leadId < lead.id)
+      if (before && (!older || queued.runAt > older.runAt)) older = queued
+    }
+  }
+  return older
 }
 
 function memo<T>(cache: Map<string, Promise<T>>, key: string, load: () => Promise<T>): Promise<T> {
@@ -166,54 +316,33 @@ function memo<T>(cache: Map<string, Promise<T>>, key: string, load: () => Promis
   return value
 }
 
-async function applyLead(
-  tx: Transaction,
-  leadId: string,
-  at: number,
-  lookups: Lookups,
-): Promise<ProcessResult> {
-  const postgres = engineOf(tx) === 'postgres'
-  const lead = await lockLead(tx, leadId, postgres)
-  if (lead?.status === 'queued') {
-    const older = await findOlderQueuedLead(tx, lead)
-    if (older) return { status: 'deferred', leadId, waitingFor: older.leadId, until: older.runAt }
-  }
-  // From here the lead is applied (or was already): its job and its queued keys are done with.
-  await completeJobsOf(tx, leadId)
-  await forgetLeadKeys(tx, leadId)
-  if (!lead) return { status: 'missing', leadId }
-  if (lead.status === 'processed')
-    return { status: 'processed', leadId, prospectId: lead.prospectId as string, merged: lead.merged }
-  if (lead.status === 'rejected')
-    return { status: 'rejected', leadId, error: lead.error ?? { code: 'UNPROCESSABLE_LEAD', message: '' } }
-
-  const group = await lookups.group(lead.accountId, lead.groupId)
-  if (!group) throw new Error(`lead ${lead.id}: group ${lead.groupId} is gone`)
-  const contacts = assessContacts(lead.body, group.countryCode, await lookups.blocked(lead.accountId))
+/** Decides one lead in memory: match, merge or create, route, interactions and events. */
+async function applyLead(batch: Batch, lead: Lead): Promise<ProcessResult> {
+  const { changes, at } = batch
+  const prepared = batch.prepared.get(lead.id)
+  if (!prepared || 'failure' in prepared)
+    throw prepared?.failure ?? new Error(`lead ${lead.id} was not prepared`)
+  const { group, contacts } = prepared
   if (!contacts.usable)
-    return reject(tx, lead, contacts.problems.map((p) => `${p.path} ${p.message}`).join('; '), at)
+    return reject(batch, lead, contacts.problems.map((p) => `${p.path} ${p.message}`).join('; '))
 
   const { phones, emails, keys } = matchable(contacts)
-
-  const { holders, candidates } = await lockKeyHolders(tx, lead.accountId, keys)
-
-  const change: Change = { events: [], interactions: [] }
+  const { holders, candidates } = changes.holdersOf(lead.accountId, keys)
   const fromLead = fieldsFromLead(lead.body)
   let prospect: Prospect
   if (candidates.length === 0) {
-    const agents = await lookups.agents(group.id)
-    prospect = await createProspect(tx, lead, group, fromLead, { phones, emails }, keys, change, at, agents)
+    prospect = await createProspect(batch, lead, group, fromLead, { phones, emails }, keys)
   } else {
     prospect = chooseSurvivor(candidates)
     const losers = candidates.filter((c) => c.id !== prospect.id)
     const skipped: (Contact & { type: string })[] = []
-    for (const loser of losers) skipped.push(...(await absorb(tx, prospect, loser, change, at)))
-    skipped.push(...(await attach(tx, prospect, fromLead, { phones, emails })))
+    for (const loser of losers) skipped.push(...changes.absorb(prospect, loser, at))
+    skipped.push(...changes.attach(prospect, fromLead, { phones, emails }))
     prospect.updatedAt = at
     const type = losers.length > 0 ? 'merged' : 'updated'
     const extra = losers.length > 0 ? { mergedProspectIds: losers.map((l) => l.id) } : {}
-    change.events.push(prospectEvent(prospect, type, extra))
-    await insertMerge(tx, {
+    changes.events.push(prospectEvent(prospect, type, extra))
+    changes.recordMerge({
       accountId: lead.accountId,
       survivorId: prospect.id,
       mergedProspectIds: losers.map((l) => l.id),
@@ -225,21 +354,20 @@ async function applyLead(
   }
 
   for (const event of lead.body.history ?? []) {
-    change.interactions.push(
+    changes.interactions.push(
       newInteraction(prospect, lead.id, interactionOf(event, lead.body.provider), null, at),
     )
   }
   const merged = candidates.length > 0
-  if (merged) await saveProspect(tx, prospect)
-  await insertInteractions(tx, change.interactions)
-  await markLead(tx, lead.id, {
+  batch.marks.push({
+    ...lead,
     status: 'processed',
     processedAt: at,
     prospectId: prospect.id,
     merged,
     error: null,
   })
-  change.events.push({
+  changes.events.push({
     accountId: lead.accountId,
     groupId: lead.groupId,
     topic: 'leads',
@@ -251,24 +379,36 @@ async function applyLead(
       prospectId: prospect.id,
     },
   })
-  await appendEvents(tx, change.events, at)
   return { status: 'processed', leadId: lead.id, prospectId: prospect.id, merged }
 }
 
 async function createProspect(
-  tx: Transaction,
+  batch: Batch,
   lead: Lead,
   group: Group,
   fields: ProspectFields,
   contacts: { phones: Contact[]; emails: Contact[] },
   keys: MatchKey[],
-  change: Change,
-  at: number,
-  agents: User[],
 ): Promise<Prospect> {
+  const { changes, at } = batch
   const phones = unionContacts([], contacts.phones, MAX_PHONES)
   const emails = unionContacts([], contacts.emails, MAX_EMAILS)
-  const routing = await decideRouting(tx, group, lead.body.agent, at, agents)
+  const router = await memo(batch.routers, group.id, async () =>
+    GroupRouter.load(
+      batch.tx,
+      group,
+      at,
+      await memo(batch.agents, group.id, () => findActiveAgents(batch.tx, group.id)),
+    ),
+  )
+  const routing = router.decide(
+    lead.body.agent,
+    group.distribution === 'leastLoaded' ? changes.loadChanges() : undefined,
+  )
+  const previous = keys
+    .flatMap((k) => batch.previous.get(accountKey(lead.accountId, `${k.type}:${k.value}`)) ?? [])
+    .sort()
+    .at(-1)
   const prospect: Prospect = {
     id: newId(at),
     accountId: lead.accountId,
@@ -287,46 +427,40 @@ async function createProspect(
     absenceMessage: routing.absenceMessage,
     archivingReason: null,
     userMade: false,
-    previousProspectId: await findPreviousHolder(tx, lead.accountId, keys),
+    previousProspectId: previous ?? null,
     mergedInto: null,
     deletedAt: null,
     sequence: 0,
     createdAt: at,
     updatedAt: at,
   }
-  change.events.push(prospectEvent(prospect, 'created'))
+  changes.events.push(prospectEvent(prospect, 'created'))
   if (routing.agentId) {
     const output = { transferedToAgentId: routing.agentId, transferedToGroupId: group.id }
-    change.interactions.push(newInteraction(prospect, lead.id, { via: 'other', output }, null, at))
-    change.events.push(prospectEvent(prospect, 'assigned', { agentId: routing.agentId, rule: routing.rule }))
+    changes.interactions.push(newInteraction(prospect, lead.id, { via: 'other', output }, null, at))
+    changes.events.push(prospectEvent(prospect, 'assigned', { agentId: routing.agentId, rule: routing.rule }))
   }
-  // Inserted once its events have numbered it, so the new row needs no second write.
-  await insertProspect(tx, prospect)
-  await linkKeys(tx, lead.accountId, prospect.id, [
-    ...phones.linked.map((c) => ({ type: 'phone' as const, key: c.key })),
-    ...emails.linked.map((c) => ({ type: 'email' as const, key: c.key })),
-  ])
-  return prospect
+  return changes.create(prospect)
 }
 
-async function reject(tx: Transaction, lead: Lead, message: string, at: number): Promise<ProcessResult> {
+function reject(batch: Batch, lead: Lead, message: string): ProcessResult {
   const error = { code: 'UNPROCESSABLE_LEAD', message: `No usable contact: ${message}` }
-  await markLead(tx, lead.id, { status: 'rejected', processedAt: at, prospectId: null, merged: false, error })
-  const payload = { lead: { id: lead.id, status: 'rejected', error } }
-  await appendEvents(
-    tx,
-    [
-      {
-        accountId: lead.accountId,
-        groupId: lead.groupId,
-        topic: 'leads',
-        type: 'rejected',
-        subjectId: lead.id,
-        sequence: null,
-        payload,
-      },
-    ],
-    at,
-  )
+  batch.marks.push({
+    ...lead,
+    status: 'rejected',
+    processedAt: batch.at,
+    prospectId: null,
+    merged: false,
+    error,
+  })
+  batch.changes.events.push({
+    accountId: lead.accountId,
+    groupId: lead.groupId,
+    topic: 'leads',
+    type: 'rejected',
+    subjectId: lead.id,
+    sequence: null,
+    payload: { lead: { id: lead.id, status: 'rejected', error } },
+  })
   return { status: 'rejected', leadId: lead.id, error }
 }

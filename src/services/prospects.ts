@@ -5,21 +5,11 @@ import { fail, ok, type Result } from '../domain/result.js'
 import type { NewEvent as NewEventInput } from '../http/schemas/lead.js'
 import { findBlockedValues } from '../store/accounts.js'
 import type { Db, Tx } from '../store/database.js'
-import { appendEvents } from '../store/events.js'
 import { findGroup, isInSubtree } from '../store/groups.js'
 import type { Integration } from '../store/integrations.js'
-import { type Interaction, insertInteractions } from '../store/interactions.js'
-import { insertMerge } from '../store/merges.js'
-import { lockProspects, type Prospect, resolveSurvivor, saveProspect } from '../store/prospects.js'
-import {
-  absorb,
-  attach,
-  type Change,
-  lockKeyHolders,
-  newInteraction,
-  prospectEvent,
-  withRaceRetry,
-} from './merging.js'
+import type { Interaction } from '../store/interactions.js'
+import { lockProspects, type Prospect, resolveSurvivor } from '../store/prospects.js'
+import { newInteraction, ProspectChanges, prospectEvent, withRaceRetry } from './merging.js'
 import { decideRouting } from './routing.js'
 import { findVisibleGroup } from './visibility.js'
 
@@ -38,11 +28,11 @@ async function visibleForChange(tx: Tx, integration: Integration, id: string): P
   return locked
 }
 
-async function commit(tx: Tx, prospect: Prospect, change: Change, at: number): Promise<Prospect> {
+/** Writes a changed prospect with the interactions and events its changes gathered. */
+async function commit(changes: ProspectChanges, prospect: Prospect, at: number): Promise<Prospect> {
   prospect.updatedAt = at
-  await saveProspect(tx, prospect)
-  await insertInteractions(tx, change.interactions)
-  await appendEvents(tx, change.events, at)
+  changes.save(prospect)
+  await changes.flush(at)
   return prospect
 }
 
@@ -84,7 +74,10 @@ export async function updateProspect(
     if (refused) return fail('INVALID', refused.message, refused.path === '/phones/0' ? '/phone' : '/email')
 
     const { phones, emails, keys } = matchable(contacts)
-    const { holders, candidates } = await lockKeyHolders(tx, prospect.accountId, keys)
+    const changes = new ProspectChanges(tx)
+    changes.track(prospect)
+    await changes.load(prospect.accountId, keys)
+    const { holders, candidates } = changes.holdersOf(prospect.accountId, keys)
     const others = candidates.filter((c) => c.id !== prospect.id)
     // Merging is account-wide, but a key must not reach, or fold its prospect into, one it cannot see.
     for (const other of others) {
@@ -97,20 +90,19 @@ export async function updateProspect(
         )
       }
     }
-    const change: Change = { events: [], interactions: [] }
     const survivor = chooseSurvivor([prospect, ...others])
     const losers = [prospect, ...others].filter((p) => p.id !== survivor.id)
     const skipped = []
-    for (const loser of losers) skipped.push(...(await absorb(tx, survivor, loser, change, at)))
+    for (const loser of losers) skipped.push(...changes.absorb(survivor, loser, at))
     skipped.push(
-      ...(await attach(tx, survivor, { firstName: '', lastName: '', details: {} }, { phones, emails })),
+      ...changes.attach(survivor, { firstName: '', lastName: '', details: {} }, { phones, emails }),
     )
     // The patch applies to the survivor: when the prospect named was newer, it is now a tombstone.
     for (const field of ['firstName', 'lastName', 'label', 'archivingReason'] as const) {
       if (patch[field] !== undefined) Object.assign(survivor, { [field]: patch[field] })
     }
     if (losers.length > 0 || skipped.length > 0) {
-      await insertMerge(tx, {
+      changes.recordMerge({
         accountId: survivor.accountId,
         survivorId: survivor.id,
         mergedProspectIds: losers.map((l) => l.id),
@@ -122,14 +114,14 @@ export async function updateProspect(
         at,
       })
     }
-    change.events.push(
+    changes.events.push(
       prospectEvent(
         survivor,
         losers.length > 0 ? 'merged' : 'updated',
         losers.length > 0 ? { mergedProspectIds: losers.map((l) => l.id) } : {},
       ),
     )
-    return ok(await commit(tx, survivor, change, at))
+    return ok(await commit(changes, survivor, at))
   })
 }
 
@@ -145,9 +137,9 @@ export async function deleteProspect(
     if (!prospect) return fail('NOT_FOUND', 'Prospect not found')
     await tx.updateTable('prospectKeys').set({ active: 0 }).where('prospectId', '=', prospect.id).execute()
     prospect.deletedAt = at
-    return ok(
-      await commit(tx, prospect, { events: [prospectEvent(prospect, 'deleted')], interactions: [] }, at),
-    )
+    const changes = new ProspectChanges(tx)
+    changes.events.push(prospectEvent(prospect, 'deleted'))
+    return ok(await commit(changes, prospect, at))
   })
 }
 
@@ -181,15 +173,14 @@ export async function transferProspect(
       transferedToGroupId: target.id,
       ...(routing.agentId ? { transferedToAgentId: routing.agentId } : {}),
     }
-    const change: Change = {
-      events: [prospectEvent(prospect, 'transferred', { groupId: target.id })],
-      interactions: [newInteraction(prospect, null, { via: 'other', output }, null, at)],
-    }
+    const changes = new ProspectChanges(tx)
+    changes.events.push(prospectEvent(prospect, 'transferred', { groupId: target.id }))
+    changes.interactions.push(newInteraction(prospect, null, { via: 'other', output }, null, at))
     if (routing.agentId)
-      change.events.push(
+      changes.events.push(
         prospectEvent(prospect, 'assigned', { agentId: routing.agentId, rule: routing.rule }),
       )
-    return ok(await commit(tx, prospect, change, at))
+    return ok(await commit(changes, prospect, at))
   })
 }
 
@@ -211,9 +202,10 @@ export async function addInteraction(
       via: interaction.via,
       output: interaction.output,
     }
-    const change: Change = { events: [], interactions: [interaction] }
+    const changes = new ProspectChanges(tx)
+    changes.interactions.push(interaction)
     prospect.sequence += 1
-    change.events.push({
+    changes.events.push({
       accountId: prospect.accountId,
       groupId: prospect.groupId,
       topic: 'interactions',
@@ -222,7 +214,7 @@ export async function addInteraction(
       sequence: prospect.sequence,
       payload: { prospect: { id: prospect.id }, interaction: snapshot },
     })
-    await commit(tx, prospect, change, at)
+    await commit(changes, prospect, at)
     return ok(interaction)
   })
 }

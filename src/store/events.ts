@@ -17,11 +17,12 @@ export type NewEvent = {
  * exactly when the change it describes committed. Delivery reads from here.
  */
 export async function appendEvents(db: Executor, events: NewEvent[], at: number): Promise<void> {
-  if (events.length === 0) return
-  await db
-    .insertInto('events')
-    .values(events.map((e) => ({ ...e, id: newId(at), payload: JSON.stringify(e.payload), createdAt: at })))
-    .execute()
+  for (const chunk of chunks(events, 100)) {
+    await db
+      .insertInto('events')
+      .values(chunk.map((e) => ({ ...e, id: newId(at), payload: JSON.stringify(e.payload), createdAt: at })))
+      .execute()
+  }
 }
 
 export type StoredEvent = Omit<NewEvent, 'payload'> & {

@@ -128,3 +128,19 @@ export async function lockGroup(tx: Tx, id: string): Promise<void> {
   if (engineOf(tx) === 'postgres')
     await tx.selectFrom('groups').select('id').where('id', '=', id).forUpdate().execute()
 }
+
+/** A group's round-robin turn, its row locked on PostgreSQL until the transaction ends. */
+export async function lockTurn(db: Executor, id: string): Promise<number> {
+  let query = db.selectFrom('groups').select('roundRobinTurn').where('id', '=', id)
+  if (engineOf(db) === 'postgres') query = query.forUpdate()
+  return Number((await query.executeTakeFirstOrThrow()).roundRobinTurn)
+}
+
+/** Advances a group's round-robin counter by the turns taken. */
+export async function takeTurns(db: Executor, id: string, count: number): Promise<void> {
+  await db
+    .updateTable('groups')
+    .set((eb) => ({ roundRobinTurn: eb('roundRobinTurn', '+', count) }))
+    .where('id', '=', id)
+    .execute()
+}

@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely'
-import type { Executor, InteractionsTable } from './database.js'
+import { chunks, type Executor, type InteractionsTable } from './database.js'
 
 export type Interaction = Omit<Selectable<InteractionsTable>, 'output' | 'proactive'> & {
   output: Record<string, unknown>
@@ -7,13 +7,12 @@ export type Interaction = Omit<Selectable<InteractionsTable>, 'output' | 'proact
 }
 
 export async function insertInteractions(db: Executor, interactions: Interaction[]): Promise<void> {
-  if (interactions.length === 0) return
-  await db
-    .insertInto('interactions')
-    .values(
-      interactions.map((i) => ({ ...i, output: JSON.stringify(i.output), proactive: i.proactive ? 1 : 0 })),
-    )
-    .execute()
+  for (const chunk of chunks(interactions, 100)) {
+    await db
+      .insertInto('interactions')
+      .values(chunk.map((i) => ({ ...i, output: JSON.stringify(i.output), proactive: i.proactive ? 1 : 0 })))
+      .execute()
+  }
 }
 
 function fromRow(row: Selectable<InteractionsTable>): Interaction {

@@ -9,7 +9,7 @@ export type Lead = Omit<Selectable<LeadsTable>, 'body' | 'error' | 'merged' | 'm
   matchKeys: string[]
 }
 
-function fromRow(row: Selectable<LeadsTable>): Lead {
+export function leadFromRow(row: Selectable<LeadsTable>): Lead {
   return {
     ...row,
     body: JSON.parse(row.body),
@@ -43,51 +43,60 @@ export async function insertLeads(db: Executor, leads: Lead[]): Promise<void> {
   for (const chunk of chunks(keys)) await db.insertInto('leadKeys').values(chunk).execute()
 }
 
+/** A match key of a queued lead whose job is alive (not parked as dead), and when the job runs. */
+export type QueuedKey = { leadId: string; keyValue: string; receivedAt: number; runAt: number }
+
 /**
- * An older lead of the same account that shares a match key with `lead` and is still waiting
- * to be applied (its job alive, not parked as dead): `lead` must wait for it, so one person's
- * leads apply in the order received (receipt time, then id).
+ * The queued leads of an account that hold any of `keyValues` and were received by `until`:
+ * a lead must wait for the older ones of its person, so one person's leads apply in the order
+ * received (receipt time, then id).
  */
-export async function findOlderQueuedLead(
+export async function findQueuedKeys(
   db: Executor,
-  lead: Lead,
-): Promise<{ leadId: string; runAt: number } | undefined> {
-  if (lead.matchKeys.length === 0) return undefined
-  return db
-    .selectFrom('leadKeys')
-    .innerJoin('jobs', 'jobs.subjectId', 'leadKeys.leadId')
-    .select(['leadKeys.leadId', 'jobs.runAt'])
-    .where('leadKeys.accountId', '=', lead.accountId)
-    .where('leadKeys.keyValue', 'in', lead.matchKeys)
-    .where((eb) =>
-      eb.or([
-        eb('leadKeys.receivedAt', '<', lead.receivedAt),
-        eb.and([eb('leadKeys.receivedAt', '=', lead.receivedAt), eb('leadKeys.leadId', '<', lead.id)]),
-      ]),
-    )
-    .where('jobs.deadAt', 'is', null)
-    .orderBy('jobs.runAt', 'desc')
-    .limit(1)
-    .executeTakeFirst()
+  accountId: string,
+  keyValues: string[],
+  until: number,
+): Promise<QueuedKey[]> {
+  const found: QueuedKey[] = []
+  for (const values of chunks([...new Set(keyValues)])) {
+    const rows = await db
+      .selectFrom('leadKeys')
+      .innerJoin('jobs', 'jobs.subjectId', 'leadKeys.leadId')
+      .select(['leadKeys.leadId', 'leadKeys.keyValue', 'leadKeys.receivedAt', 'jobs.runAt'])
+      .where('leadKeys.accountId', '=', accountId)
+      .where('leadKeys.keyValue', 'in', values)
+      .where('leadKeys.receivedAt', '<=', until)
+      .where('jobs.deadAt', 'is', null)
+      .execute()
+    found.push(...rows)
+  }
+  return found
 }
 
-export async function forgetLeadKeys(db: Executor, leadId: string): Promise<void> {
-  await db.deleteFrom('leadKeys').where('leadId', '=', leadId).execute()
+export async function forgetLeadKeys(db: Executor, leadIds: string[]): Promise<void> {
+  for (const chunk of chunks(leadIds)) await db.deleteFrom('leadKeys').where('leadId', 'in', chunk).execute()
 }
 
 export async function findLead(db: Executor, id: string, accountId?: string): Promise<Lead | undefined> {
   let query = db.selectFrom('leads').selectAll().where('id', '=', id)
   if (accountId) query = query.where('accountId', '=', accountId)
   const row = await query.executeTakeFirst()
-  return row && fromRow(row)
+  return row && leadFromRow(row)
 }
 
-/** The lead row, locked on PostgreSQL so two workers handed the same lead take turns. */
-export async function lockLead(db: Executor, id: string, postgres: boolean): Promise<Lead | undefined> {
-  let query = db.selectFrom('leads').selectAll().where('id', '=', id)
-  if (postgres) query = query.forUpdate()
-  const row = await query.executeTakeFirst()
-  return row && fromRow(row)
+/** The rows of leads, locked on PostgreSQL so two workers handed the same lead take turns. */
+export async function lockLeads(
+  db: Executor,
+  ids: string[],
+  postgres: boolean,
+): Promise<Selectable<LeadsTable>[]> {
+  const rows: Selectable<LeadsTable>[] = []
+  for (const chunk of chunks(ids)) {
+    let query = db.selectFrom('leads').selectAll().where('id', 'in', chunk).orderBy('id')
+    if (postgres) query = query.forUpdate()
+    rows.push(...(await query.execute()))
+  }
+  return rows
 }
 
 export async function findLeadsByProviderRef(
@@ -102,7 +111,7 @@ export async function findLeadsByProviderRef(
     .where('integrationId', '=', integrationId)
     .where('providerRef', 'in', refs)
     .execute()
-  return rows.map(fromRow)
+  return rows.map(leadFromRow)
 }
 
 /** The leads of many prospects at once, in id order. */
@@ -114,7 +123,7 @@ export async function findLeadsOfProspects(db: Executor, prospectIds: string[]):
     .where('prospectId', 'in', prospectIds)
     .orderBy('id')
     .execute()
-  return rows.map(fromRow)
+  return rows.map(leadFromRow)
 }
 
 export async function findLeadsOfProspect(db: Executor, prospectId: string): Promise<Lead[]> {
@@ -124,23 +133,34 @@ export async function findLeadsOfProspect(db: Executor, prospectId: string): Pro
     .where('prospectId', '=', prospectId)
     .orderBy('id')
     .execute()
-  return rows.map(fromRow)
+  return rows.map(leadFromRow)
 }
 
-export async function markLead(
-  db: Executor,
-  id: string,
-  outcome: Pick<Lead, 'status' | 'processedAt' | 'prospectId' | 'merged' | 'error'>,
-): Promise<void> {
-  await db
-    .updateTable('leads')
-    .set({
-      ...outcome,
-      merged: outcome.merged ? 1 : 0,
-      error: outcome.error === null ? null : JSON.stringify(outcome.error),
-    })
-    .where('id', '=', id)
-    .execute()
+/** Moves the leads of a prospect merged away to its survivor. */
+export async function moveLeads(db: Executor, fromId: string, toId: string): Promise<void> {
+  await db.updateTable('leads').set({ prospectId: toId }).where('prospectId', '=', fromId).execute()
+}
+
+/**
+ * Records leads' outcomes (status, time, prospect, merged, error), 100 a statement: an upsert of
+ * rows that exist, which both engines turn into an update of each.
+ */
+export async function markLeads(db: Executor, leads: Lead[]): Promise<void> {
+  for (const chunk of chunks(leads, 100)) {
+    await db
+      .insertInto('leads')
+      .values(chunk.map(toLeadRow))
+      .onConflict((oc) =>
+        oc.column('id').doUpdateSet((eb) => ({
+          status: eb.ref('excluded.status'),
+          processedAt: eb.ref('excluded.processedAt'),
+          prospectId: eb.ref('excluded.prospectId'),
+          merged: eb.ref('excluded.merged'),
+          error: eb.ref('excluded.error'),
+        })),
+      )
+      .execute()
+  }
 }
 
 /** Idempotency keys live 24 hours (api.md §2.1). */
@@ -168,16 +188,7 @@ export async function saveIdempotencyKey(
   await db.insertInto('idempotencyKeys').values(row).execute()
 }
 
-/** The (account, group) pairs the given leads belong to. */
-export async function findGroupsOfLeads(
-  db: Executor,
-  ids: string[],
-): Promise<{ accountId: string; groupId: string }[]> {
-  if (ids.length === 0) return []
-  return db.selectFrom('leads').select(['accountId', 'groupId']).distinct().where('id', 'in', ids).execute()
-}
-
 export async function findLeadsByIds(db: Executor, ids: string[]): Promise<Lead[]> {
   if (ids.length === 0) return []
-  return (await db.selectFrom('leads').selectAll().where('id', 'in', ids).execute()).map(fromRow)
+  return (await db.selectFrom('leads').selectAll().where('id', 'in', ids).execute()).map(leadFromRow)
 }

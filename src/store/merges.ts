@@ -1,7 +1,7 @@
 import type { Selectable } from 'kysely'
 import { newId } from '../domain/ids.js'
 import type { Contact, MatchKey } from '../domain/merge.js'
-import type { Executor, MergesTable } from './database.js'
+import { chunks, type Executor, type MergesTable } from './database.js'
 
 export type MergeRecord = Omit<Selectable<MergesTable>, 'mergedProspectIds' | 'keys' | 'skippedKeys'> & {
   mergedProspectIds: string[]
@@ -9,18 +9,21 @@ export type MergeRecord = Omit<Selectable<MergesTable>, 'mergedProspectIds' | 'k
   skippedKeys: (Contact & { type: string })[]
 }
 
-export async function insertMerge(db: Executor, record: Omit<MergeRecord, 'id'>): Promise<MergeRecord> {
-  const row = { ...record, id: newId(record.at) }
-  await db
-    .insertInto('merges')
-    .values({
-      ...row,
-      mergedProspectIds: JSON.stringify(row.mergedProspectIds),
-      keys: JSON.stringify(row.keys),
-      skippedKeys: JSON.stringify(row.skippedKeys),
-    })
-    .execute()
-  return row
+export async function insertMerges(db: Executor, records: Omit<MergeRecord, 'id'>[]): Promise<void> {
+  for (const chunk of chunks(records, 100)) {
+    await db
+      .insertInto('merges')
+      .values(
+        chunk.map((record) => ({
+          ...record,
+          id: newId(record.at),
+          mergedProspectIds: JSON.stringify(record.mergedProspectIds),
+          keys: JSON.stringify(record.keys),
+          skippedKeys: JSON.stringify(record.skippedKeys),
+        })),
+      )
+      .execute()
+  }
 }
 
 export async function findMerges(db: Executor, survivorId: string): Promise<MergeRecord[]> {

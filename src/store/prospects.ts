@@ -2,7 +2,7 @@ import type { Selectable } from 'kysely'
 import type { Contact, KeyType, MatchKey } from '../domain/merge.js'
 import { foldName } from '../domain/names.js'
 import { engineOf } from './connect.js'
-import type { Executor, ProspectsTable } from './database.js'
+import { chunks, type Executor, type ProspectsTable } from './database.js'
 
 export type Prospect = Omit<
   Selectable<ProspectsTable>,
@@ -39,14 +39,50 @@ function toRow(prospect: Prospect) {
   }
 }
 
-export async function insertProspect(db: Executor, prospect: Prospect): Promise<void> {
-  await db.insertInto('prospects').values(toRow(prospect)).execute()
+/**
+ * Writes prospects as they now are: new ones are inserted, known ones updated (an upsert on the
+ * id), 100 rows a statement, so a batch of leads costs a few statements rather than one each.
+ */
+export async function saveProspects(db: Executor, prospects: Prospect[]): Promise<void> {
+  for (const chunk of chunks(prospects, 100)) {
+    await db
+      .insertInto('prospects')
+      .values(chunk.map(toRow))
+      .onConflict((oc) =>
+        oc
+          .column('id')
+          .doUpdateSet((eb) => Object.fromEntries(UPDATABLE.map((c) => [c, eb.ref(`excluded.${c}`)]))),
+      )
+      .execute()
+  }
 }
 
-export async function saveProspect(db: Executor, prospect: Prospect): Promise<void> {
-  const { id, accountId: _account, createdAt: _created, ...row } = toRow(prospect)
-  await db.updateTable('prospects').set(row).where('id', '=', id).execute()
-}
+/** Every column a change may set: all but the id, the account and the creation time. */
+const UPDATABLE = [
+  'groupId',
+  'initialGroupId',
+  'firstName',
+  'lastName',
+  'status',
+  'category',
+  'label',
+  'details',
+  'phones',
+  'emails',
+  'additionalData',
+  'agentId',
+  'assignedAt',
+  'transferredAt',
+  'absenceMessage',
+  'archivingReason',
+  'userMade',
+  'previousProspectId',
+  'mergedInto',
+  'sequence',
+  'updatedAt',
+  'deletedAt',
+  'searchName',
+] as const
 
 export async function findProspect(
   db: Executor,
@@ -71,22 +107,35 @@ function keyValues(keys: MatchKey[]): string[] {
   return [...new Set(keys.map((k) => k.value))]
 }
 
+/** The rows whose (type, value) is one of `keys`: the queries select on the value alone. */
+function ofKeys<T extends { keyType: KeyType; keyValue: string; prospectId: string }>(
+  rows: T[],
+  keys: MatchKey[],
+): (MatchKey & { prospectId: string })[] {
+  const wanted = new Set(keys.map((k) => `${k.type}:${k.value}`))
+  return rows
+    .filter((r) => wanted.has(`${r.keyType}:${r.keyValue}`))
+    .map((r) => ({ prospectId: r.prospectId, type: r.keyType, value: r.keyValue }))
+}
+
 /** The active keys among `keys`, with the prospect holding each (from the active-key index). */
 export async function findKeyHolders(
   db: Executor,
   accountId: string,
   keys: MatchKey[],
 ): Promise<(MatchKey & { prospectId: string })[]> {
-  if (keys.length === 0) return []
-  const rows = await db
-    .selectFrom('prospectKeys')
-    .select(['prospectId', 'keyType', 'keyValue'])
-    .where('accountId', '=', accountId)
-    .where('active', '=', 1)
-    .where('keyValue', 'in', keyValues(keys))
-    .where((eb) => eb.or(keys.map((k) => eb.and([eb('keyType', '=', k.type), eb('keyValue', '=', k.value)]))))
-    .execute()
-  return rows.map((r) => ({ prospectId: r.prospectId, type: r.keyType, value: r.keyValue }))
+  const holders: (MatchKey & { prospectId: string })[] = []
+  for (const values of chunks(keyValues(keys))) {
+    const rows = await db
+      .selectFrom('prospectKeys')
+      .select(['prospectId', 'keyType', 'keyValue'])
+      .where('accountId', '=', accountId)
+      .where('active', '=', 1)
+      .where('keyValue', 'in', values)
+      .execute()
+    holders.push(...ofKeys(rows, keys))
+  }
+  return holders
 }
 
 /**
@@ -107,45 +156,45 @@ export async function lockProspects(db: Executor, accountId: string, ids: string
   return (await query.execute()).map(prospectFromRow)
 }
 
-/** The most recent archived prospect that held one of `keys`: a returning person's history. */
-export async function findPreviousHolder(
+/**
+ * The archived (not deleted) prospects that held any of `keys`, with the key each held: a
+ * returning person's history, the most recent being the greatest id.
+ */
+export async function findPreviousHolders(
   db: Executor,
   accountId: string,
   keys: MatchKey[],
-): Promise<string | null> {
-  if (keys.length === 0) return null
-  const row = await db
-    .selectFrom('prospectKeys')
-    .innerJoin('prospects', 'prospects.id', 'prospectKeys.prospectId')
-    .select('prospectKeys.prospectId')
-    .where('prospectKeys.accountId', '=', accountId)
-    .where('prospectKeys.active', '=', 0)
-    .where('prospectKeys.keyValue', 'in', keyValues(keys))
-    .where('prospects.deletedAt', 'is', null)
-    .where((eb) =>
-      eb.or(
-        keys.map((k) =>
-          eb.and([eb('prospectKeys.keyType', '=', k.type), eb('prospectKeys.keyValue', '=', k.value)]),
-        ),
-      ),
-    )
-    .orderBy('prospectKeys.prospectId', 'desc')
-    .executeTakeFirst()
-  return row?.prospectId ?? null
+): Promise<(MatchKey & { prospectId: string })[]> {
+  const holders: (MatchKey & { prospectId: string })[] = []
+  for (const values of chunks(keyValues(keys))) {
+    const rows = await db
+      .selectFrom('prospectKeys')
+      .innerJoin('prospects', 'prospects.id', 'prospectKeys.prospectId')
+      .select(['prospectKeys.prospectId', 'prospectKeys.keyType', 'prospectKeys.keyValue'])
+      .where('prospectKeys.accountId', '=', accountId)
+      .where('prospectKeys.active', '=', 0)
+      .where('prospectKeys.keyValue', 'in', values)
+      .where('prospects.deletedAt', 'is', null)
+      .execute()
+    holders.push(...ofKeys(rows, keys))
+  }
+  return holders
 }
 
-/** Links keys to a prospect. Throws a unique violation when another active prospect holds one. */
-export async function linkKeys(
-  db: Executor,
-  accountId: string,
-  prospectId: string,
-  keys: { type: KeyType; key: string }[],
-): Promise<void> {
-  if (keys.length === 0) return
-  await db
-    .insertInto('prospectKeys')
-    .values(keys.map((k) => ({ accountId, keyType: k.type, keyValue: k.key, prospectId, active: 1 })))
-    .execute()
+export type KeyRow = { accountId: string; keyType: KeyType; keyValue: string; prospectId: string }
+
+/**
+ * Links keys to prospects in the order given: callers sort them, so two PostgreSQL writers meet
+ * on the same key first instead of each holding one the other wants. Throws a unique violation
+ * when another active prospect holds one.
+ */
+export async function insertKeys(db: Executor, keys: KeyRow[]): Promise<void> {
+  for (const chunk of chunks(keys)) {
+    await db
+      .insertInto('prospectKeys')
+      .values(chunk.map((k) => ({ ...k, active: 1 })))
+      .execute()
+  }
 }
 
 /** Moves every active key of `fromId` to `toId` except those listed in `drop`, which are removed. */

@@ -118,6 +118,115 @@ describe(`lead batches (${ENGINE})`, () => {
     assert.match(job.lastError ?? '', /SyntaxError|JSON/, 'run again alone, its failure recorded')
   })
 
+  test('leads later in one transaction merge prospects made or changed earlier in it, as one lead at a time would', async () => {
+    const note = (content: string) => [{ type: 'note' as const, content }]
+    // Before the batch: W (older) holds a phone, Z (newer) an email; the batch proves them one person.
+    const [w, z] = (await storeUnprocessed(t.db, integration, s.b.root, [
+      { utmSource: 'web', firstName: 'Wanda', phones: ['+55 11 95555-0001'] },
+      { utmSource: 'web', lastName: 'Zanetti', emails: ['wanda@correio.com.br'], history: note('z') },
+    ])) as [string, string]
+    const before = await processLeads(t.db, [w, z], () => t.clock.now)
+    const prospectOf = (id: string) => {
+      const result = before.get(id) ?? batch.get(id)
+      assert.equal(result?.status, 'processed', id)
+      return (result as { prospectId: string }).prospectId
+    }
+    let batch = new Map()
+    const ids = await storeUnprocessed(t.db, integration, s.b.root, [
+      // X is made, then Y, then a lead shows they are one person: Y merges into X.
+      { utmSource: 'web', firstName: 'Xavier', phones: ['+55 11 95555-0002'], history: note('x') },
+      { utmSource: 'web', emails: ['xavier@correio.com.br'], locality: 'Santos', history: note('y') },
+      { utmSource: 'web', phones: ['(11) 95555-0002'], emails: ['XAVIER@correio.com.br'] },
+      { utmSource: 'web', emails: ['xavier@correio.com.br'] },
+      // The stored pair: Z merges into W, and a later lead with Z's email finds W.
+      { utmSource: 'web', phones: ['5511955550001'], emails: ['wanda@correio.com.br'] },
+      { utmSource: 'web', emails: ['Wanda@Correio.com.br'], history: note('w') },
+    ])
+    const committed: number[] = []
+    batch = await processLeads(
+      t.db,
+      ids,
+      () => t.clock.now,
+      (r) => committed.push(r.length),
+    )
+    assert.deepEqual(committed, [6], 'one transaction')
+    const [x, y, xy, x2, wz, w2] = ids as [string, string, string, string, string, string]
+    assert.deepEqual(
+      [x, y, xy, x2, wz, w2].map((id) => (batch.get(id) as { merged: boolean }).merged),
+      [false, false, true, true, true, true],
+    )
+    assert.deepEqual([xy, x2].map(prospectOf), [prospectOf(x), prospectOf(x)])
+    assert.deepEqual([wz, w2].map(prospectOf), [prospectOf(w), prospectOf(w)])
+
+    const survivors = [prospectOf(x), prospectOf(w)]
+    const leads = await t.db
+      .selectFrom('leads')
+      .select(['id', 'prospectId'])
+      .where('id', 'in', [w, z, ...ids])
+      .execute()
+    for (const lead of leads)
+      assert.ok(survivors.includes(lead.prospectId as string), `lead ${lead.id} is on a survivor`)
+    assert.equal(leads.find((l) => l.id === y)?.prospectId, prospectOf(x), 'Y’s lead moved to X')
+    assert.equal(leads.find((l) => l.id === z)?.prospectId, prospectOf(w), 'Z’s stored lead moved to W')
+
+    const losers = await t.db
+      .selectFrom('prospects')
+      .select(['id', 'mergedInto'])
+      .where('id', 'in', [prospectOf(y), prospectOf(z)])
+      .orderBy('id')
+      .execute()
+    assert.deepEqual(
+      losers.map((p) => p.mergedInto).sort(),
+      [prospectOf(x), prospectOf(w)].sort(),
+      'Y and Z are tombstones',
+    )
+    const keys = await t.db
+      .selectFrom('prospectKeys')
+      .select(['keyValue', 'prospectId'])
+      .where('accountId', '=', s.b.account.id)
+      .where('keyValue', 'in', [
+        '+5511955550001',
+        '+5511955550002',
+        'wanda@correio.com.br',
+        'xavier@correio.com.br',
+      ])
+      .where('active', '=', 1)
+      .orderBy('keyValue')
+      .execute()
+    assert.deepEqual(
+      keys.map((k) => [k.keyValue, k.prospectId]),
+      [
+        ['+5511955550001', prospectOf(w)],
+        ['+5511955550002', prospectOf(x)],
+        ['wanda@correio.com.br', prospectOf(w)],
+        ['xavier@correio.com.br', prospectOf(x)],
+      ],
+      'one active row per key, each on its survivor',
+    )
+    const notes = await t.db
+      .selectFrom('interactions')
+      .select(['prospectId', 'output'])
+      .where('leadId', 'in', [z, x, y, w2])
+      .execute()
+    assert.deepEqual(
+      notes.map((n) => [JSON.parse(n.output).comment, n.prospectId]).sort(),
+      [
+        ['w', prospectOf(w)],
+        ['x', prospectOf(x)],
+        ['y', prospectOf(x)],
+        ['z', prospectOf(w)],
+      ],
+      'interactions follow their prospect to its survivor',
+    )
+    const x1 = await t.db
+      .selectFrom('prospects')
+      .select(['firstName', 'details'])
+      .where('id', '=', prospectOf(x))
+      .executeTakeFirstOrThrow()
+    assert.equal(x1.firstName, 'Xavier')
+    assert.equal(JSON.parse(x1.details).locality, 'Santos', 'X filled its empty fields from Y')
+  })
+
   test('two batches routing round robin in two groups, in crossing order, both apply every lead', async () => {
     // Without the turns locked up front, PostgreSQL deadlocks: each batch holds one group's turn
     // and waits for the other's, and the victim's lead drops out of its batch.
