@@ -80,6 +80,16 @@ const prospects = await t.db
   .select((eb) => eb.fn.countAll<number>().as('n'))
   .where('mergedInto', 'is', null)
   .executeTakeFirstOrThrow()
+// A rate counts only work that was done: every lead applied onto a live prospect, no job left.
+const unapplied = await t.db
+  .selectFrom('leads')
+  .leftJoin('prospects', 'prospects.id', 'leads.prospectId')
+  .select((eb) => eb.fn.countAll<number>().as('n'))
+  .where((eb) => eb.or([eb('leads.status', '!=', 'processed'), eb('prospects.mergedInto', 'is not', null)]))
+  .executeTakeFirstOrThrow()
+const left = await t.db.selectFrom('jobs').select('id').executeTakeFirst()
+if (Number(unapplied.n) > 0 || left || Number(prospects.n) === 0)
+  throw new Error(`${unapplied.n} leads not applied onto a live prospect; jobs left: ${left ? 'yes' : 'no'}`)
 
 const report = (figure: string, value: number, unit: string, extra: Record<string, unknown> = {}) =>
   console.log(JSON.stringify({ engine: ENGINE, figure, value: Math.round(value), unit, ...extra }))

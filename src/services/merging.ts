@@ -21,6 +21,8 @@ import {
   lockProspects,
   moveKeys,
   type Prospect,
+  type ProspectRow,
+  prospectRow,
   saveProspects,
 } from '../store/prospects.js'
 
@@ -51,8 +53,8 @@ export async function withRaceRetry<T>(db: Db, work: (tx: Transaction) => Promis
 
 type Tracked = {
   prospect: Prospect
-  /** Not in the database yet: inserted at flush. */
-  fresh: boolean
+  /** The row as read, so that flush sets only what changed; none for a new prospect. */
+  stored: ProspectRow | undefined
   changed: boolean
   /** The agent whose open prospects this one counted in when it was read (leastLoaded). */
   countedFor: string | null
@@ -89,7 +91,12 @@ export class ProspectChanges {
   track(prospect: Prospect): Prospect {
     const known = this.tracked.get(prospect.id)
     if (known) return known.prospect
-    this.tracked.set(prospect.id, { prospect, fresh: false, changed: false, countedFor: countsFor(prospect) })
+    this.tracked.set(prospect.id, {
+      prospect,
+      stored: prospectRow(prospect),
+      changed: false,
+      countedFor: countsFor(prospect),
+    })
     return prospect
   }
 
@@ -133,7 +140,7 @@ export class ProspectChanges {
 
   /** A new prospect, holding the contacts it was made with. */
   create(prospect: Prospect): Prospect {
-    this.tracked.set(prospect.id, { prospect, fresh: true, changed: true, countedFor: null })
+    this.tracked.set(prospect.id, { prospect, stored: undefined, changed: true, countedFor: null })
     this.link(prospect, prospect.phones, prospect.emails)
     return prospect
   }
@@ -163,7 +170,7 @@ export class ProspectChanges {
       if (drop.has(row.keyValue)) this.linked.delete(id)
       else row.prospectId = survivor.id
     }
-    if (!this.tracked.get(loser.id)?.fresh)
+    if (this.tracked.get(loser.id)?.stored)
       this.moves.push({ from: loser.id, to: survivor.id, drop: [...drop] })
     this.mergedInto.set(loser.id, survivor.id)
     Object.assign(survivor, fillEmpty(survivor, loser), { phones: phones.contacts, emails: emails.contacts })
@@ -233,7 +240,7 @@ export class ProspectChanges {
     }
     await saveProspects(
       this.tx,
-      [...this.tracked.values()].filter((t) => t.changed).map((t) => t.prospect),
+      [...this.tracked.values()].filter((t) => t.changed),
     )
     const byKey = (a: KeyRow, b: KeyRow) =>
       a.keyType < b.keyType ? -1 : a.keyType > b.keyType ? 1 : a.keyValue < b.keyValue ? -1 : 1

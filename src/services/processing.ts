@@ -61,7 +61,7 @@ class LeadFailed extends Error {
  */
 export async function processLead(db: Db, leadId: string, now: () => number): Promise<ProcessResult> {
   try {
-    const results = await withRaceRetry(db, (tx) => applyLeads(tx, [leadId], now()))
+    const results = await withRaceRetry(db, (tx) => applyLeads(tx, [leadId], now))
     return results.get(leadId) as ProcessResult
   } catch (error) {
     throw error instanceof LeadFailed ? error.reason : error
@@ -112,7 +112,7 @@ async function applyTogether(
   let ids = leadIds
   for (let races = 0; ids.length > 0; ) {
     try {
-      return await db.transaction().execute((tx) => applyLeads(tx, ids, now()))
+      return await db.transaction().execute((tx) => applyLeads(tx, ids, now))
     } catch (error) {
       if (error instanceof LeadFailed) ids = ids.filter((id) => id !== error.leadId)
       else if (!isRace(error) || ++races >= 10) return undefined
@@ -150,7 +150,7 @@ const accountKey = (accountId: string, value: string) => `${accountId}\n${value}
 async function applyLeads(
   tx: Transaction,
   leadIds: string[],
-  at: number,
+  now: () => number,
 ): Promise<Map<string, ProcessResult>> {
   const postgres = engineOf(tx) === 'postgres'
   const leads = new Map<string, Lead>()
@@ -165,12 +165,15 @@ async function applyLeads(
   const groupOf = (lead: Lead) =>
     memo(groups, `${lead.accountId}/${lead.groupId}`, () => findGroup(tx, lead.accountId, lead.groupId))
   if (postgres) await lockTurns(tx, [...leads.values()], groupOf)
-  const batch = await prepare(
+  const read = await prepare(
     tx,
     [...leads.values()].filter((l) => l.status === 'queued'),
-    at,
     groupOf,
   )
+  // The batch's time is taken after it read which older leads are still queued: a lead whose older
+  // one another worker applied before that read is then always applied at a later time.
+  const at = now()
+  const batch: Batch = { ...read, at }
 
   const results = new Map<string, ProcessResult>()
   const done = new Set<string>()
@@ -242,12 +245,10 @@ async function lockTurns(
 async function prepare(
   tx: Transaction,
   leads: Lead[],
-  at: number,
   groupOf: (lead: Lead) => Promise<Group | undefined>,
-): Promise<Batch> {
-  const batch: Batch = {
+): Promise<Omit<Batch, 'at'>> {
+  const batch: Omit<Batch, 'at'> = {
     tx,
-    at,
     changes: new ProspectChanges(tx),
     prepared: new Map(),
     queued: new Map(),

@@ -18,14 +18,19 @@ import { findVisibleGroup } from './visibility.js'
  * and new interactions. Each runs in one transaction with its events; a merged-away id acts on its
  * survivor, as GET does; a prospect outside the key's group subtree does not exist.
  */
-async function visibleForChange(tx: Tx, integration: Integration, id: string): Promise<Prospect | undefined> {
+async function visibleForChange(
+  changes: ProspectChanges,
+  tx: Tx,
+  integration: Integration,
+  id: string,
+): Promise<Prospect | undefined> {
   const found = await resolveSurvivor(tx, integration.accountId, id)
   if (!found) return undefined
   // Decide on the locked row: a DELETE or a merge committed in between must be seen.
   const [locked] = await lockProspects(tx, integration.accountId, [found.id])
   if (!locked || locked.deletedAt !== null || !(await isInSubtree(tx, integration.groupId, locked.groupId)))
     return undefined
-  return locked
+  return changes.track(locked)
 }
 
 /** Writes a changed prospect with the interactions and events its changes gathered. */
@@ -58,7 +63,8 @@ export async function updateProspect(
   at: number,
 ): Promise<Result<Prospect>> {
   return withRaceRetry(db, async (tx) => {
-    const prospect = await visibleForChange(tx, integration, id)
+    const changes = new ProspectChanges(tx)
+    const prospect = await visibleForChange(changes, tx, integration, id)
     if (!prospect) return fail('NOT_FOUND', 'Prospect not found')
     const group = await findGroup(tx, prospect.accountId, prospect.groupId)
     const contacts = assessContacts(
@@ -74,8 +80,6 @@ export async function updateProspect(
     if (refused) return fail('INVALID', refused.message, refused.path === '/phones/0' ? '/phone' : '/email')
 
     const { phones, emails, keys } = matchable(contacts)
-    const changes = new ProspectChanges(tx)
-    changes.track(prospect)
     await changes.load(prospect.accountId, keys)
     const { holders, candidates } = changes.holdersOf(prospect.accountId, keys)
     const others = candidates.filter((c) => c.id !== prospect.id)
@@ -133,11 +137,11 @@ export async function deleteProspect(
   at: number,
 ): Promise<Result<Prospect>> {
   return withRaceRetry(db, async (tx) => {
-    const prospect = await visibleForChange(tx, integration, id)
+    const changes = new ProspectChanges(tx)
+    const prospect = await visibleForChange(changes, tx, integration, id)
     if (!prospect) return fail('NOT_FOUND', 'Prospect not found')
     await tx.updateTable('prospectKeys').set({ active: 0 }).where('prospectId', '=', prospect.id).execute()
     prospect.deletedAt = at
-    const changes = new ProspectChanges(tx)
     changes.events.push(prospectEvent(prospect, 'deleted'))
     return ok(await commit(changes, prospect, at))
   })
@@ -155,7 +159,8 @@ export async function transferProspect(
   at: number,
 ): Promise<Result<Prospect>> {
   return withRaceRetry(db, async (tx) => {
-    const prospect = await visibleForChange(tx, integration, id)
+    const changes = new ProspectChanges(tx)
+    const prospect = await visibleForChange(changes, tx, integration, id)
     if (!prospect) return fail('NOT_FOUND', 'Prospect not found')
     const target = await findVisibleGroup(tx, integration, groupId)
     if (!target) return fail('NOT_FOUND', 'Group not found')
@@ -173,7 +178,6 @@ export async function transferProspect(
       transferedToGroupId: target.id,
       ...(routing.agentId ? { transferedToAgentId: routing.agentId } : {}),
     }
-    const changes = new ProspectChanges(tx)
     changes.events.push(prospectEvent(prospect, 'transferred', { groupId: target.id }))
     changes.interactions.push(newInteraction(prospect, null, { via: 'other', output }, null, at))
     if (routing.agentId)
@@ -193,7 +197,8 @@ export async function addInteraction(
   at: number,
 ): Promise<Result<Interaction>> {
   return withRaceRetry(db, async (tx) => {
-    const prospect = await visibleForChange(tx, integration, id)
+    const changes = new ProspectChanges(tx)
+    const prospect = await visibleForChange(changes, tx, integration, id)
     if (!prospect) return fail('NOT_FOUND', 'Prospect not found')
     const interaction = newInteraction(prospect, null, interactionOf(event, undefined), null, at)
     const snapshot = {
@@ -202,7 +207,6 @@ export async function addInteraction(
       via: interaction.via,
       output: interaction.output,
     }
-    const changes = new ProspectChanges(tx)
     changes.interactions.push(interaction)
     prospect.sequence += 1
     changes.events.push({

@@ -27,7 +27,7 @@ export function prospectFromRow({ searchName: _derived, ...row }: Selectable<Pro
 }
 
 /** The row of a prospect; `search_name` is derived here, so it always follows the names. */
-function toRow(prospect: Prospect) {
+export function prospectRow(prospect: Prospect) {
   return {
     ...prospect,
     searchName: foldName(`${prospect.firstName} ${prospect.lastName}`),
@@ -39,21 +39,40 @@ function toRow(prospect: Prospect) {
   }
 }
 
+export type ProspectRow = ReturnType<typeof prospectRow>
+
 /**
- * Writes prospects as they now are: new ones are inserted, known ones updated (an upsert on the
- * id), 100 rows a statement, so a batch of leads costs a few statements rather than one each.
+ * Writes prospects. One given with the row it was read as (`stored`) sets only the columns that
+ * differ from it: SQLite rewrites the entries of every index on a column an update sets, changed
+ * or not, and setting them all cost about eight index pages per merged lead. One given without is
+ * inserted. Rows that set the same columns share a statement (an upsert on the id), 100 a statement.
  */
-export async function saveProspects(db: Executor, prospects: Prospect[]): Promise<void> {
-  for (const chunk of chunks(prospects, 100)) {
-    await db
-      .insertInto('prospects')
-      .values(chunk.map(toRow))
-      .onConflict((oc) =>
-        oc
-          .column('id')
-          .doUpdateSet((eb) => Object.fromEntries(UPDATABLE.map((c) => [c, eb.ref(`excluded.${c}`)]))),
-      )
-      .execute()
+export async function saveProspects(
+  db: Executor,
+  prospects: { prospect: Prospect; stored?: ProspectRow }[],
+): Promise<void> {
+  const bySet = new Map<string, { columns: Updatable[]; rows: ProspectRow[] }>()
+  for (const { prospect, stored } of prospects) {
+    const row = prospectRow(prospect)
+    const columns = stored ? UPDATABLE.filter((c) => row[c] !== stored[c]) : []
+    if (stored && columns.length === 0) continue
+    const set = bySet.get(columns.join()) ?? { columns, rows: [] }
+    bySet.set(columns.join(), set)
+    set.rows.push(row)
+  }
+  for (const { columns, rows } of bySet.values()) {
+    for (const chunk of chunks(rows, 100)) {
+      const insert = db.insertInto('prospects').values(chunk)
+      if (columns.length === 0) await insert.execute()
+      else
+        await insert
+          .onConflict((oc) =>
+            oc
+              .column('id')
+              .doUpdateSet((eb) => Object.fromEntries(columns.map((c) => [c, eb.ref(`excluded.${c}`)]))),
+          )
+          .execute()
+    }
   }
 }
 
@@ -82,7 +101,9 @@ const UPDATABLE = [
   'updatedAt',
   'deletedAt',
   'searchName',
-] as const
+] as const satisfies readonly (keyof ProspectRow)[]
+
+type Updatable = (typeof UPDATABLE)[number]
 
 export async function findProspect(
   db: Executor,
