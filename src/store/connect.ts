@@ -14,6 +14,7 @@ import {
 } from 'kysely'
 import pg from 'pg'
 import type { Storage } from '../config.js'
+import { type Checkpointer, FALLBACK_PAGES, startCheckpointer } from './checkpointer.js'
 import type { Database, Db } from './database.js'
 
 // int8 (bigint) columns hold epoch milliseconds, well inside Number's exact range.
@@ -46,10 +47,13 @@ class ImmediateSqliteDialect extends SqliteDialect {
  * The handful of distinct statements a process runs are kept prepared instead (a query is one
  * statement; Kysely runs one at a time on its single SQLite connection, so none is ever busy).
  */
-function reusing(database: SQLite.Database): SqliteDatabase {
+function reusing(database: SQLite.Database, checkpointer: Checkpointer): SqliteDatabase {
   const prepared = new Map<string, SQLite.Statement>()
   return {
-    close: () => database.close(),
+    close: () => {
+      checkpointer.stop()
+      database.close()
+    },
     prepare(sql) {
       let statement = prepared.get(sql)
       if (!statement) {
@@ -78,8 +82,10 @@ export function connect(storage: Storage, options: ConnectOptions = {}): Db {
     database.pragma(`synchronous = ${options.sqliteSynchronous ?? 'FULL'}`)
     database.pragma('busy_timeout = 5000')
     database.pragma('foreign_keys = ON')
+    database.pragma(`wal_autocheckpoint = ${FALLBACK_PAGES}`)
+    const checkpointer = startCheckpointer(storage.path)
     return new Kysely<Database>({
-      dialect: new ImmediateSqliteDialect({ database: reusing(database) }),
+      dialect: new ImmediateSqliteDialect({ database: reusing(database, checkpointer) }),
       plugins,
     })
   }
