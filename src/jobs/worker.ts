@@ -135,7 +135,7 @@ async function helpWith(
   now: () => number,
   onProcessed?: (result: AppliedResult) => void,
 ): Promise<boolean> {
-  const job = await claimJobOf(db, leadId, `v1:${process.pid}`, now(), DEFAULT_LEASE_MS)
+  const job = await claimLeadJob(db, leadId, now())
   if (!job) return false
   const result = await runHeld(db, job, now, onProcessed).catch(() => undefined)
   return result !== undefined && result.status !== 'deferred'
@@ -173,8 +173,9 @@ async function runHeld(
 }
 
 /**
- * The v1 fast path (api.md §2.1): apply a just-stored lead in the request's own process, through
- * the same job and the same code as the worker; when a worker holds the job, or an older lead of
+ * The v1 path for a lead its request could not apply as it stored it (an older lead of the
+ * person was queued, applying failed): apply it in the request's own process, through the same
+ * job and the same code as the worker; when a worker holds the job, or an older lead of
  * the same person held elsewhere must go first, wait for the outcome. Resolves with it, or null if
  * the lead is still queued at the deadline.
  */
@@ -187,7 +188,7 @@ export async function processLeadNow(
 ): Promise<AppliedResult | null> {
   const deadline = Date.now() + timeoutMs
   for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
-    const job = await claimJobOf(db, leadId, `v1:${process.pid}`, now(), DEFAULT_LEASE_MS)
+    const job = await claimLeadJob(db, leadId, now())
     if (job) {
       const result = await runHeld(db, job, now, onProcessed)
       if (result.status !== 'deferred') return result
@@ -202,4 +203,9 @@ export async function processLeadNow(
     if (Date.now() >= deadline) return null
     await new Promise((resolve) => setTimeout(resolve, wait))
   }
+}
+
+/** Claims one lead's job for this process, if it is due and unheld; the claim needs no fsync. */
+async function claimLeadJob(db: Db, leadId: string, now: number): Promise<Job | undefined> {
+  return unflushedTransaction(db, (tx) => claimJobOf(tx, leadId, `v1:${process.pid}`, now, DEFAULT_LEASE_MS))
 }

@@ -17,6 +17,7 @@ import {
   saveIdempotencyKey,
 } from '../store/leads.js'
 import { GroupCommit } from './group-commit.js'
+import { applyStoredLeads, type ProcessResult } from './processing.js'
 
 /**
  * Accepting leads (api.md §2, identity.md §3): everything that can refuse a lead runs before
@@ -78,8 +79,16 @@ export function checkLead(
   }
 }
 
-export type StoreRequest = { leads: Lead[]; idempotencyKey?: string; at: number }
-export type Stored = { ok: true; accepted: Accepted[] } | { ok: false; refusal: Refusal }
+export type StoreRequest = {
+  leads: Lead[]
+  idempotencyKey?: string
+  at: number
+  /** Apply the new leads in the same transaction (v1), with this clock. */
+  applyWith?: () => number
+}
+export type Stored =
+  | { ok: true; accepted: Accepted[]; applied?: Map<string, ProcessResult> }
+  | { ok: false; refusal: Refusal }
 
 const committers = new WeakMap<Db, GroupCommit<StoreRequest, Stored>>()
 
@@ -92,11 +101,7 @@ const committers = new WeakMap<Db, GroupCommit<StoreRequest, Stored>>()
  * index and is retried, finding the winner (on SQLite transactions begin IMMEDIATE, so the second
  * simply sees the first).
  */
-export function storeLeads(
-  db: Db,
-  leads: Lead[],
-  options: { idempotencyKey?: string; at: number },
-): Promise<Stored> {
+export function storeLeads(db: Db, leads: Lead[], options: Omit<StoreRequest, 'leads'>): Promise<Stored> {
   let committer = committers.get(db)
   if (!committer) {
     committer = new GroupCommit(db, storeRequests)
@@ -139,7 +144,31 @@ export async function storeRequests(tx: Tx, requests: StoreRequest[]): Promise<S
   await insertLeads(tx, shared.fresh)
   for (const [at, ids] of shared.jobs) await enqueueJobs(tx, 'lead', ids, at)
   for (const row of shared.idempotencyKeys) await saveIdempotencyKey(tx, row)
+  await applyRequested(tx, requests, stored)
   return stored
+}
+
+/**
+ * Applies the new leads of the requests that asked for it (v1) before the shared commit: storing
+ * and applying then cost one transaction, not three (store, claim, apply). Whatever cannot be
+ * applied here (an older lead of the person is queued, applying failed) stays queued with its job.
+ */
+async function applyRequested(tx: Tx, requests: StoreRequest[], stored: Stored[]): Promise<void> {
+  const now = requests.find((r) => r.applyWith)?.applyWith
+  if (!now) return
+  const asking = stored.filter(
+    (s, i): s is Extract<Stored, { ok: true }> => s.ok && requests[i]?.applyWith !== undefined,
+  )
+  const leadIds = asking.flatMap((s) => s.accepted.filter((a) => !a.duplicate).map((a) => a.lead.id))
+  if (leadIds.length === 0) return
+  const applied = await applyStoredLeads(tx, leadIds, now)
+  for (const s of asking) {
+    s.applied = new Map()
+    for (const { lead } of s.accepted) {
+      const result = applied.get(lead.id)
+      if (result) s.applied.set(lead.id, result)
+    }
+  }
 }
 
 async function decide(tx: Tx, request: StoreRequest, shared: Shared): Promise<Stored> {

@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import { newId } from '../domain/ids.js'
 import { interactionOf } from '../domain/interactions.js'
 import { assessContacts, type Contacts } from '../domain/lead.js'
@@ -65,6 +66,28 @@ export async function processLead(db: Db, leadId: string, now: () => number): Pr
     return results.get(leadId) as ProcessResult
   } catch (error) {
     throw error instanceof LeadFailed ? error.reason : error
+  }
+}
+
+/**
+ * Applies leads in the transaction that has just stored them (v1), under a savepoint: when that
+ * fails, nothing of it is kept, the leads stay stored and queued with their jobs, and the caller
+ * applies them as a worker would. Leads that must wait for an older lead are deferred as usual.
+ */
+export async function applyStoredLeads(
+  tx: Transaction,
+  leadIds: string[],
+  now: () => number,
+): Promise<Map<string, ProcessResult>> {
+  await sql`savepoint apply`.execute(tx)
+  try {
+    const results = await applyLeads(tx, leadIds, now)
+    await sql`release savepoint apply`.execute(tx)
+    return results
+  } catch {
+    await sql`rollback to savepoint apply`.execute(tx)
+    await sql`release savepoint apply`.execute(tx)
+    return new Map()
   }
 }
 

@@ -18,6 +18,7 @@ export const FALLBACK_PAGES = 20_000
 const CHECKPOINT_LOOP = `
 const { parentPort, workerData } = require('node:worker_threads')
 const Database = require(workerData.driver)
+const closed = new Int32Array(workerData.closed)
 const db = new Database(workerData.path)
 db.pragma('busy_timeout = 1000')
 const timer = setInterval(() => {
@@ -30,18 +31,37 @@ const timer = setInterval(() => {
 parentPort.once('message', () => {
   clearInterval(timer)
   db.close()
+  Atomics.store(closed, 0, 1)
+  Atomics.notify(closed, 0)
   parentPort.close()
 })
 `
 
 export type Checkpointer = { stop: () => void }
 
+/**
+ * Starts the thread. `stop` returns once the thread's connection is closed (at most 2 s): callers
+ * close their own and may then remove the files, which a connection still open would recreate.
+ */
 export function startCheckpointer(path: string, everyMs = 250): Checkpointer {
   const driver = createRequire(import.meta.url).resolve('better-sqlite3')
-  const worker = new Worker(CHECKPOINT_LOOP, { eval: true, workerData: { path, driver, everyMs } })
+  const closed = new SharedArrayBuffer(4)
+  const worker = new Worker(CHECKPOINT_LOOP, { eval: true, workerData: { path, driver, everyMs, closed } })
   worker.unref()
+  let running = true
   worker.on('error', () => {
     // The fallback checkpoint of the committing connection takes over.
+    running = false
   })
-  return { stop: () => worker.postMessage('stop') }
+  worker.on('exit', () => {
+    running = false
+  })
+  return {
+    stop: () => {
+      if (!running) return
+      running = false
+      worker.postMessage('stop')
+      Atomics.wait(new Int32Array(closed), 0, 0, 2000)
+    },
+  }
 }

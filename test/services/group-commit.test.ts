@@ -93,6 +93,58 @@ describe(`group commit (${ENGINE})`, () => {
     assert.equal(replay.ok && replay.accepted[0]?.lead.id, first[0]?.lead.id, 'the key was saved')
   })
 
+  test('v1 requests store and apply their leads in one transaction; what cannot be applied stays queued', async () => {
+    const at = t.clock.now
+    const ctx = {
+      integration: s.integrations.all,
+      group: s.a.root,
+      industry: 'retail' as const,
+      blocked: new Set<string>(),
+      at,
+    }
+    const lead = (input: object) => {
+      const checked = checkLead({ utmSource: 'web', ...input }, ctx)
+      if (!checked.ok) throw new Error(JSON.stringify(checked.refusal))
+      return checked.lead
+    }
+    const jobOf = (id: string) =>
+      t.db.selectFrom('jobs').selectAll().where('subjectId', '=', id).executeTakeFirst()
+    const statusOf = async (id: string) =>
+      (await t.db.selectFrom('leads').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status
+
+    // An older lead of the same person, stored by v2 and still queued: the v1 lead must wait for it.
+    const older = lead({ emails: ['ordem.v1@autos.com.ar'] })
+    assert.ok((await storeLeads(t.db, [older], { at })).ok)
+    const [fresh, waiting] = [lead({ phones: ['11 5555-7001'] }), lead({ emails: ['ordem.v1@autos.com.ar'] })]
+    const stored = await t.db.transaction().execute((tx) =>
+      storeRequests(tx, [
+        { leads: [fresh], at, applyWith: () => at },
+        { leads: [waiting], at, applyWith: () => at },
+      ]),
+    )
+    const [first, second] = stored
+    assert.ok(first?.ok && second?.ok)
+    assert.equal(first.applied?.get(fresh.id)?.status, 'processed')
+    assert.equal(await statusOf(fresh.id), 'processed')
+    assert.equal(await jobOf(fresh.id), undefined, 'its job came and went in the same transaction')
+    assert.deepEqual(second.applied?.get(waiting.id), {
+      status: 'deferred',
+      leadId: waiting.id,
+      waitingFor: older.id,
+      until: at,
+    })
+    assert.equal(await statusOf(waiting.id), 'queued')
+    assert.ok(await jobOf(waiting.id), 'the deferred lead keeps its job')
+
+    // A lead whose group is gone cannot be applied: it is stored and queued all the same.
+    const orphan = { ...lead({ phones: ['11 5555-7002'] }), groupId: '000000000000000000000000' }
+    const alone = await storeLeads(t.db, [orphan], { at, applyWith: () => at })
+    assert.ok(alone.ok)
+    assert.equal(alone.applied?.size, 0, 'nothing applied')
+    assert.equal(await statusOf(orphan.id), 'queued')
+    assert.ok(await jobOf(orphan.id), 'and its job waits for a worker')
+  })
+
   const countLeads = async () =>
     Number(
       (

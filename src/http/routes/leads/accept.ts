@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Industry } from '../../../domain/industries.js'
 import { type Accepted, checkLead, type Refusal, storeLeads } from '../../../services/intake.js'
+import type { ProcessResult } from '../../../services/processing.js'
 import { findBlockedValues } from '../../../store/accounts.js'
 import { findGroup, type Group } from '../../../store/groups.js'
 import { ApiError, type ErrorDetail } from '../../errors.js'
@@ -18,11 +19,14 @@ export async function intakeContext(app: FastifyInstance, request: FastifyReques
   return { integration, group, industry, blocked, at: app.now() }
 }
 
-/** After a commit: count the new leads and wake the in-process worker. */
-export function leadsCommitted(app: FastifyInstance, industry: Industry, count: number): void {
+/**
+ * After a commit: count the new leads and, unless the request applies them itself (v1), wake the
+ * in-process worker. A worker woken for a v1 lead claims it first and the request must wait for it.
+ */
+export function leadsCommitted(app: FastifyInstance, industry: Industry, count: number, wake = true): void {
   if (count === 0) return
   app.leadMetrics.accepted.inc({ industry }, count)
-  app.leadWorker?.nudge()
+  if (wake) app.leadWorker?.nudge()
 }
 
 export function refusalError(refusal: Refusal): ApiError {
@@ -51,22 +55,31 @@ function summarise(head: string, details: ErrorDetail[]): string {
   return `${head}: ${details.map((d) => `${d.path} ${d.message}`).join('; ')}`
 }
 
-/** Checks and stores one lead; throws the refusal. Resolves once the lead and its job are committed. */
+/**
+ * Checks and stores one lead; throws the refusal. Resolves once the lead and its job are
+ * committed. With `apply` (v1) the lead is applied in the same transaction when it can be, and
+ * `applied` is its outcome; otherwise the caller applies it.
+ */
 export async function acceptOne(
   app: FastifyInstance,
   request: FastifyRequest,
   industry: Industry,
   input: LeadInput,
-): Promise<Accepted & { group: Group }> {
+  apply = false,
+): Promise<Accepted & { group: Group; applied?: ProcessResult }> {
   const ctx = await intakeContext(app, request, industry)
   const checked = checkLead(input, ctx)
   if (!checked.ok) throw refusalError(checked.refusal)
   const idempotencyKey = request.headers['idempotency-key'] as string | undefined
-  const stored = await storeLeads(app.db, [checked.lead], { idempotencyKey, at: ctx.at })
+  const stored = await storeLeads(app.db, [checked.lead], {
+    idempotencyKey,
+    at: ctx.at,
+    ...(apply ? { applyWith: app.now } : {}),
+  })
   if (!stored.ok) throw refusalError(stored.refusal)
   const accepted = stored.accepted[0] as Accepted
-  if (!accepted.duplicate) leadsCommitted(app, industry, 1)
-  return { ...accepted, group: ctx.group }
+  if (!accepted.duplicate) leadsCommitted(app, industry, 1, !apply)
+  return { ...accepted, group: ctx.group, applied: stored.applied?.get(accepted.lead.id) }
 }
 
 /** LeadReceipt (ext): where the caller can poll for the result; a duplicate says so and names its original. */

@@ -49,8 +49,15 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         },
       },
       async (request) => {
-        const { lead } = await acceptOne(app, request, industry, request.body)
-        const result = await processLeadNow(app.db, lead.id, app.now, app.leadMetrics.processed)
+        const { lead, applied } = await acceptOne(app, request, industry, request.body, true)
+        if (applied && applied.status !== 'deferred') {
+          app.leadMetrics.processed(applied)
+          app.webhookWorker?.nudge()
+        }
+        const result =
+          applied && applied.status !== 'deferred'
+            ? applied
+            : await processLeadNow(app.db, lead.id, app.now, app.leadMetrics.processed)
         if (result === null)
           throw new ApiError(
             'UNAVAILABLE',
