@@ -66,7 +66,7 @@ async function fillOutbox(count: number, seed: number) {
 /** Runs a webhook worker until `expected` deliveries of `subscriptionId` are delivered; returns seconds. */
 async function deliverAll(subscriptionId: string, expected: number): Promise<number> {
   const sender = new WebhookSender({ allowPrivate: true, userAgent: 'Ventas-Webhooks/bench' })
-  const worker = new WebhookWorker(t.db, { secretKey: t.secretKey, sender, leaseMs: 60_000, pollMs: 5 })
+  const worker = new WebhookWorker(t.db, { secretKey: t.secretKey, sender, leaseMs: 60_000 })
   const started = performance.now()
   worker.start()
   for (;;) {

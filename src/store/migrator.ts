@@ -6,6 +6,7 @@ import * as leads from './migrations/0002-leads.js'
 import * as prospectsApi from './migrations/0003-prospects-api.js'
 import * as webhooks from './migrations/0004-webhooks.js'
 import * as deliveryQueue from './migrations/0005-delivery-queue.js'
+import * as deliveryClaim from './migrations/0006-delivery-claim.js'
 
 /** Migrations are imported, not read from disk, so the built package carries them. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -14,6 +15,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0003-prospects-api': prospectsApi,
   '0004-webhooks': webhooks,
   '0005-delivery-queue': deliveryQueue,
+  '0006-delivery-claim': deliveryClaim,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS }

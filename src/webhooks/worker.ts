@@ -66,6 +66,12 @@ export class WebhookWorker {
   private lastPurge = 0
   private abandoned = false
   private dispatchDue = true
+  /**
+   * The last claim that found nothing to take: when, and the lanes it skipped as busy. Until a
+   * lane it skipped has room again, new deliveries are dispatched, or a poll interval passes (a
+   * retry or a dead sender's lease comes due), a claim could find nothing more, and is not made.
+   */
+  private dry: { at: number; busy: Set<string> } | undefined
   private lastDispatch = 0
   private stopping = false
   private readonly now: () => number
@@ -128,11 +134,13 @@ export class WebhookWorker {
   /** New events were committed, or deliveries queued: look now rather than at the next poll. */
   nudge(): void {
     this.dispatchDue = true
+    this.dry = undefined
     this.rouse()
   }
 
   /** Dispatches every event waiting, sends what is due, and waits for the answers. For tests and tools. */
   async runOnce(): Promise<number> {
+    this.dry = undefined
     let handled = 0
     for (let taken = 1; taken > 0; handled += taken) taken = await this.dispatch()
     for (let sent = 1; sent > 0; handled += sent) {
@@ -178,6 +186,7 @@ export class WebhookWorker {
     this.dispatchDue = false
     this.lastDispatch = Date.now()
     const taken = await this.dispatch()
+    if (taken > 0) this.dry = undefined
     if (taken >= DISPATCH_BATCH) this.dispatchDue = true
     return taken
   }
@@ -237,14 +246,21 @@ export class WebhookWorker {
     const busy = [...this.lanes]
       .filter(([, lane]) => lane.open + lane.waiting.length > this.perSubscription)
       .map(([id]) => id)
-    const claimed = await unflushedTransaction(this.db, (tx) =>
-      claimDeliveries(tx, this.name, {
-        limit: Math.min(free, this.perSubscription),
-        now: this.now(),
-        leaseMs: this.options.leaseMs,
-        busy,
-      }),
+    // Every due delivery was in a lane that is still full: a claim would read them all to take none.
+    const dry = this.dry
+    if (
+      dry &&
+      this.now() - dry.at < (this.options.pollMs ?? 250) &&
+      [...dry.busy].every((id) => busy.includes(id))
     )
+      return 0
+    const limit = Math.min(free, this.perSubscription)
+    const claimed = await unflushedTransaction(this.db, (tx) =>
+      claimDeliveries(tx, this.name, { limit, now: this.now(), leaseMs: this.options.leaseMs, busy }),
+    )
+    // Fewer than asked: the rest of what is due is in the lanes it skipped. (A claim that took a full
+    // share leaves an earlier finding true: what it took had been in a skipped lane.)
+    if (claimed.length < limit) this.dry = { at: this.now(), busy: new Set(busy) }
     // A delivery this process still holds (its lease ran out while it waited, was sent or was being
     // recorded) is not taken twice: the claim only renewed its lease.
     const keep = claimed.filter((d) => !this.held.has(d.id))
