@@ -9,8 +9,10 @@ import { claimJobOf, claimJobs, deferJob, failJob, type Job } from './queue.js'
 export type WorkerOptions = {
   /** How many jobs one claim takes. */
   batch?: number
-  /** How long the loop sleeps when the queue is empty (a nudge wakes it at once). */
+  /** How long the loop sleeps when the queue is empty (a nudge wakes it sooner). */
   pollMs?: number
+  /** How long an idle worker lets nudges gather before it claims (see GATHER_MS). */
+  gatherMs?: number
   /** How long a claim holds a job; a worker that dies frees its jobs when this runs out. */
   leaseMs?: number
   now?: () => number
@@ -20,6 +22,14 @@ export type WorkerOptions = {
 }
 
 export const DEFAULT_LEASE_MS = 30_000
+
+/**
+ * An idle worker woken by a commit waits this long before it claims, so the leads of the requests
+ * arriving meanwhile share its transaction: at 500 single leads a second, woken at once it made
+ * a flushed commit per lead, a fifth of `ventas serve`'s time. It adds at most this much to a
+ * lead's wait; a busy worker never waits.
+ */
+export const GATHER_MS = 10
 
 /**
  * Processes lead jobs: claims a batch, applies it in transactions of up to 50 leads, and on a
@@ -34,6 +44,8 @@ export class LeadWorker {
   private wake: (() => void) | undefined
   private readonly batch: number
   private readonly pollMs: number
+  private readonly gatherMs: number
+  private gathering: NodeJS.Timeout | undefined
   private readonly leaseMs: number
   private readonly now: () => number
 
@@ -43,6 +55,7 @@ export class LeadWorker {
   ) {
     this.batch = options.batch ?? 100
     this.pollMs = options.pollMs ?? 250
+    this.gatherMs = options.gatherMs ?? GATHER_MS
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS
     this.now = options.now ?? Date.now
   }
@@ -56,13 +69,18 @@ export class LeadWorker {
   /** Stops claiming; resolves when the job in hand is finished. */
   async stop(): Promise<void> {
     this.running = false
+    clearTimeout(this.gathering)
     this.wake?.()
     await this.loop
   }
 
   /** New work was committed: skip the rest of the idle sleep. */
   nudge(): void {
-    this.wake?.()
+    if (this.gathering || !this.wake) return
+    this.gathering = setTimeout(() => {
+      this.gathering = undefined
+      this.wake?.()
+    }, this.gatherMs)
   }
 
   /**

@@ -2,6 +2,7 @@ import { hostname } from 'node:os'
 import type { FastifyBaseLogger } from 'fastify'
 import { newId } from '../domain/ids.js'
 import { signatureHeader } from '../domain/signature.js'
+import { GATHER_MS } from '../jobs/worker.js'
 import { type Db, unflushedTransaction } from '../store/database.js'
 import { claimDeliveries, type Delivery, purgeDeliveries, releaseDeliveries } from '../store/deliveries.js'
 import { findEventBodies } from '../store/events.js'
@@ -23,6 +24,8 @@ export type WebhookWorkerOptions = {
   /** Deliveries this process holds in all (open or waiting in lanes): a bound on sockets and memory, far above one subscription's share. */
   maxInFlight?: number
   pollMs?: number
+  /** How long an idle worker lets nudges gather before it dispatches (see GATHER_MS). */
+  gatherMs?: number
   retention?: { deliveredMs: number; failedMs: number }
   now?: () => number
   random?: () => number
@@ -72,6 +75,7 @@ export class WebhookWorker {
    * retry or a dead sender's lease comes due), a claim could find nothing more, and is not made.
    */
   private dry: { at: number; busy: Set<string> } | undefined
+  private gathering: NodeJS.Timeout | undefined
   private lastDispatch = 0
   private stopping = false
   private readonly now: () => number
@@ -110,6 +114,7 @@ export class WebhookWorker {
    */
   async stop(graceMs = 5_000): Promise<void> {
     this.running = false
+    clearTimeout(this.gathering)
     this.rouse()
     await this.loop
     this.stopping = true
@@ -135,7 +140,13 @@ export class WebhookWorker {
   nudge(): void {
     this.dispatchDue = true
     this.dry = undefined
-    this.rouse()
+    // Busy, the loop looks again before it idles; idle, it lets the commits of a moment gather.
+    if (!this.wake) this.rouse()
+    else
+      this.gathering ??= setTimeout(() => {
+        this.gathering = undefined
+        this.rouse()
+      }, this.options.gatherMs ?? GATHER_MS)
   }
 
   /** Dispatches every event waiting, sends what is due, and waits for the answers. For tests and tools. */
