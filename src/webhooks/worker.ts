@@ -24,7 +24,7 @@ export type WebhookWorkerOptions = {
   /** Deliveries this process holds in all (open or waiting in lanes): a bound on sockets and memory, far above one subscription's share. */
   maxInFlight?: number
   pollMs?: number
-  /** How long an idle worker lets nudges gather before it dispatches (see GATHER_MS). */
+  /** How long nudges gather before an idle worker that woke a moment ago dispatches (see GATHER_MS). */
   gatherMs?: number
   retention?: { deliveredMs: number; failedMs: number }
   now?: () => number
@@ -76,6 +76,7 @@ export class WebhookWorker {
    */
   private dry: { at: number; busy: Set<string> } | undefined
   private gathering: NodeJS.Timeout | undefined
+  private lastGathered = 0
   private lastDispatch = 0
   private stopping = false
   private readonly now: () => number
@@ -143,10 +144,14 @@ export class WebhookWorker {
     // Busy, the loop looks again before it idles; idle, it lets the commits of a moment gather.
     if (!this.wake) this.rouse()
     else
-      this.gathering ??= setTimeout(() => {
-        this.gathering = undefined
-        this.rouse()
-      }, this.options.gatherMs ?? GATHER_MS)
+      this.gathering ??= setTimeout(
+        () => {
+          this.gathering = undefined
+          this.lastGathered = Date.now()
+          this.rouse()
+        },
+        Math.max(0, this.lastGathered + (this.options.gatherMs ?? GATHER_MS) - Date.now()),
+      )
   }
 
   /** Dispatches every event waiting, sends what is due, and waits for the answers. For tests and tools. */
