@@ -156,10 +156,12 @@ export class WebhookWorker {
 
   /** Dispatches every event waiting, sends what is due, and waits for the answers. For tests and tools. */
   async runOnce(): Promise<number> {
-    this.dry = undefined
     let handled = 0
     for (let taken = 1; taken > 0; handled += taken) taken = await this.dispatch()
     for (let sent = 1; sent > 0; handled += sent) {
+      // Claims until one finds nothing: a dry finding, perhaps left by a concurrent run on a clock
+      // that does not move, must not end the run early.
+      this.dry = undefined
       sent = await this.fill()
       while (this.sending.size > 0) await Promise.allSettled([...this.sending])
       await this.recorder.settled()
