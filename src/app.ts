@@ -17,6 +17,7 @@ import leadV1Routes from './http/routes/leads/v1.js'
 import leadV2Routes from './http/routes/leads/v2.js'
 import notificationRoutes from './http/routes/notifications/index.js'
 import prospectRoutes from './http/routes/prospects/index.js'
+import { buildSerializer } from './http/serialization.js'
 import { validatorCompiler } from './http/validation.js'
 import type { LeadWorker } from './jobs/worker.js'
 import { LastUsedTracker } from './services/last-used.js'
@@ -100,6 +101,7 @@ export async function buildApp(options: AppOptions) {
     // One log line per request, written by the onResponse hook below with the key redacted.
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
+    schemaController: { compilersFactory: { buildSerializer } },
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
 
