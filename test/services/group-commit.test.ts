@@ -16,6 +16,20 @@ describe(`group commit (${ENGINE})`, () => {
   })
   after(() => t.close())
 
+  /** A checked lead of account A's root, as the lead routes make it, at the test clock's time. */
+  const lead = (input: object) => {
+    const ctx = {
+      integration: s.integrations.all,
+      group: s.a.root,
+      industry: 'retail' as const,
+      blocked: new Set<string>(),
+      at: t.clock.now,
+    }
+    const checked = checkLead({ utmSource: 'web', ...input }, ctx)
+    if (!checked.ok) throw new Error(JSON.stringify(checked.refusal))
+    return checked.lead
+  }
+
   const rows = async () =>
     (await sql<{ v: string }>`select v from gc_rows order by v`.execute(t.db)).rows.map((r) => r.v)
 
@@ -49,18 +63,6 @@ describe(`group commit (${ENGINE})`, () => {
 
   test('requests stored in one transaction: idempotency keys and provider ids decide as if one by one', async () => {
     const at = t.clock.now
-    const ctx = {
-      integration: s.integrations.all,
-      group: s.a.root,
-      industry: 'retail' as const,
-      blocked: new Set<string>(),
-      at,
-    }
-    const lead = (input: object) => {
-      const checked = checkLead({ utmSource: 'web', ...input }, ctx)
-      if (!checked.ok) throw new Error(JSON.stringify(checked.refusal))
-      return checked.lead
-    }
     const keyed = { emails: ['grupo@autos.com.ar'] }
     const ml = { provider: 'mercadolibre', providerLeadId: 'MLA-GC', phones: ['11 5555-1234'] }
     const before = await countLeads()
@@ -95,18 +97,6 @@ describe(`group commit (${ENGINE})`, () => {
 
   test('v1 requests store and apply their leads in one transaction; what cannot be applied stays queued', async () => {
     const at = t.clock.now
-    const ctx = {
-      integration: s.integrations.all,
-      group: s.a.root,
-      industry: 'retail' as const,
-      blocked: new Set<string>(),
-      at,
-    }
-    const lead = (input: object) => {
-      const checked = checkLead({ utmSource: 'web', ...input }, ctx)
-      if (!checked.ok) throw new Error(JSON.stringify(checked.refusal))
-      return checked.lead
-    }
     const jobOf = (id: string) =>
       t.db.selectFrom('jobs').selectAll().where('subjectId', '=', id).executeTakeFirst()
     const statusOf = async (id: string) =>
