@@ -9,17 +9,18 @@ import { type EventBody, renderEventBodies } from './envelope.js'
  * Turns a batch of outbox events into deliveries, one per active subscription that listens to the
  * event's topic and sees its group (webhooks.md §2), and marks the events dispatched, all in one
  * transaction: an event is dispatched exactly once, by one dispatcher, even with many workers.
- * Events no subscription wants are only marked. Returns how many events it took.
+ * Events no subscription wants are only marked. Returns how many events it took and how many
+ * deliveries it queued.
  */
 export async function dispatchEvents(
   db: Db,
   now: number,
   options: { limit?: number; onSetAside?: (eventId: string, error: unknown) => void } = {},
-): Promise<number> {
+): Promise<{ events: number; deliveries: number }> {
   const limit = options.limit ?? 200
   return db.transaction().execute(async (tx) => {
     const events = await claimUndispatchedEvents(tx, limit)
-    if (events.length === 0) return 0
+    if (events.length === 0) return { events: 0, deliveries: 0 }
     const listenersOf = new Map<string, Listener[]>()
     for (const accountId of new Set(events.map((e) => e.accountId))) {
       const groupIds = [...new Set(events.filter((e) => e.accountId === accountId).map((e) => e.groupId))]
@@ -60,7 +61,7 @@ export async function dispatchEvents(
       events.map((e) => ({ id: e.id, body: bodies.get(e.id)?.full ?? null })),
       now,
     )
-    return events.length
+    return { events: events.length, deliveries: deliveries.length }
   })
 }
 

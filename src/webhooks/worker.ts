@@ -137,10 +137,9 @@ export class WebhookWorker {
     this.abandoned = true
   }
 
-  /** New events were committed, or deliveries queued: look now rather than at the next poll. */
+  /** New events were committed: dispatch them now rather than at the next poll. */
   nudge(): void {
     this.dispatchDue = true
-    this.dry = undefined
     // Busy, the loop looks again before it idles; idle, it lets the commits of a moment gather.
     if (!this.wake) this.rouse()
     else
@@ -154,10 +153,16 @@ export class WebhookWorker {
       )
   }
 
+  /** Deliveries were queued outside the dispatcher (recover, redeliver): claim them now. */
+  queued(): void {
+    this.dry = undefined
+    this.nudge()
+  }
+
   /** Dispatches every event waiting, sends what is due, and waits for the answers. For tests and tools. */
   async runOnce(): Promise<number> {
     let handled = 0
-    for (let taken = 1; taken > 0; handled += taken) taken = await this.dispatch()
+    for (let taken = 1; taken > 0; handled += taken) taken = (await this.dispatch()).events
     for (let sent = 1; sent > 0; handled += sent) {
       // Claims until one finds nothing: a dry finding, perhaps left by a concurrent run on a clock
       // that does not move, must not end the run early.
@@ -203,13 +208,14 @@ export class WebhookWorker {
     if (!this.dispatchDue && Date.now() - this.lastDispatch < (this.options.pollMs ?? 250)) return 0
     this.dispatchDue = false
     this.lastDispatch = Date.now()
-    const taken = await this.dispatch()
-    if (taken > 0) this.dry = undefined
-    if (taken >= DISPATCH_BATCH) this.dispatchDue = true
-    return taken
+    const { events, deliveries } = await this.dispatch()
+    // Only new deliveries make a claim worth making again; events no subscription wants do not.
+    if (deliveries > 0) this.dry = undefined
+    if (events >= DISPATCH_BATCH) this.dispatchDue = true
+    return events
   }
 
-  private dispatch(): Promise<number> {
+  private dispatch() {
     return dispatchEvents(this.db, this.now(), {
       limit: DISPATCH_BATCH,
       onSetAside: (eventId, error) =>

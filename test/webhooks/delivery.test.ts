@@ -337,6 +337,33 @@ describe(`webhook subscriptions and delivery (${ENGINE})`, () => {
     assert.equal(r.received[9]?.json.operationId, r.received[0]?.json.operationId)
   })
 
+  test('a running worker sends a redelivered delivery at once, though its last claim found nothing', async () => {
+    const r = await receiver()
+    const sub = await subscribeTo(h, r, ['leads'])
+    await h.lead({ utmSource: 'web', phones: [nextPhone()] })
+    // Its last claim finds nothing: on this clock, which does not move, that finding never expires,
+    // and the next poll is a minute away. Only the redelivery itself can make it claim again.
+    const running = h.worker({ pollMs: 60_000 })
+    await h.drain(running)
+    assert.equal(r.received.length, 1)
+    const sent = await deliveryOf(h, sub.id)
+    running.start()
+    h.t.app.webhookWorker = running
+    try {
+      const again = await h.call('POST', `/v1/notifications/delivery/${sent.id}/redeliver`)
+      assert.equal(again.status, 202)
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('the redelivery waited for a poll')), 10_000)
+      })
+      await Promise.race([r.waitFor(2), late]).finally(() => clearTimeout(timer))
+      assert.equal(r.received[1]?.headers['webhook-id'], r.received[0]?.headers['webhook-id'])
+    } finally {
+      h.t.app.webhookWorker = null
+      await running.stop()
+    }
+  })
+
   test('a subscription whose deliveries all failed for 5 days is deactivated, and says why', async () => {
     const r = await receiver(() => ({ status: 500 }))
     const sub = await subscribeTo(h, r, ['leads'])

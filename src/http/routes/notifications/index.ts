@@ -189,7 +189,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const subscription = await visibleSubscription(principal(request), request.params.subscriptionId)
       const queued = orThrow(await recover(app.db, subscription, Date.parse(request.query.since), app.now()))
-      app.webhookWorker?.nudge()
+      app.webhookWorker?.queued()
       return reply.status(202).send({ queued })
     },
   )
@@ -270,7 +270,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       if (!delivery) throw notFound('Delivery')
       const subscription = await visibleSubscription(integration, delivery.subscriptionId)
       orThrow(await redeliver(app.db, delivery, subscription, app.now()))
-      app.webhookWorker?.nudge()
+      app.webhookWorker?.queued()
       const queued = await findDelivery(app.db, integration.accountId, delivery.id)
       return reply.status(202).send(toDelivery(queued ?? delivery))
     },
