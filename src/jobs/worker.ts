@@ -4,6 +4,7 @@ import { newId } from '../domain/ids.js'
 import { type AppliedResult, type ProcessResult, processLead, processLeads } from '../services/processing.js'
 import { type Db, unflushedTransaction } from '../store/database.js'
 import { findLead } from '../store/leads.js'
+import { Idle } from './idle.js'
 import { claimJobOf, claimJobs, deferJob, failJob, type Job } from './queue.js'
 
 export type WorkerOptions = {
@@ -24,14 +25,6 @@ export type WorkerOptions = {
 export const DEFAULT_LEASE_MS = 30_000
 
 /**
- * An idle worker woken by a commit less than this after its last wake waits out the rest, so the
- * leads of the requests arriving meanwhile share its transaction: at 500 single leads a second,
- * woken by every commit it made a flushed commit per lead, a fifth of `ventas serve`'s time. The
- * first commit after a quiet spell wakes it at once; a busy worker never waits.
- */
-export const GATHER_MS = 10
-
-/**
  * Processes lead jobs: claims a batch, applies it in transactions of up to 50 leads, and on a
  * lead's failure schedules a retry with backoff (domain/retry.ts) or parks the job as dead. Runs
  * inside `ventas serve` and alone as `ventas worker`; any number of them may share a PostgreSQL
@@ -41,12 +34,9 @@ export class LeadWorker {
   readonly name = `${hostname()}:${process.pid}:${newId().slice(-6)}`
   private running = false
   private loop: Promise<void> | undefined
-  private wake: (() => void) | undefined
+  private readonly idle: Idle
   private readonly batch: number
   private readonly pollMs: number
-  private readonly gatherMs: number
-  private gathering: NodeJS.Timeout | undefined
-  private lastWake = 0
   private readonly leaseMs: number
   private readonly now: () => number
 
@@ -56,7 +46,7 @@ export class LeadWorker {
   ) {
     this.batch = options.batch ?? 100
     this.pollMs = options.pollMs ?? 250
-    this.gatherMs = options.gatherMs ?? GATHER_MS
+    this.idle = new Idle(options.gatherMs)
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS
     this.now = options.now ?? Date.now
   }
@@ -70,22 +60,13 @@ export class LeadWorker {
   /** Stops claiming; resolves when the job in hand is finished. */
   async stop(): Promise<void> {
     this.running = false
-    clearTimeout(this.gathering)
-    this.wake?.()
+    this.idle.stop()
     await this.loop
   }
 
-  /** New work was committed: skip the rest of the idle sleep. */
+  /** New work was committed: skip the rest of the idle sleep (see Idle). */
   nudge(): void {
-    if (this.gathering || !this.wake) return
-    this.gathering = setTimeout(
-      () => {
-        this.gathering = undefined
-        this.lastWake = Date.now()
-        this.wake?.()
-      },
-      Math.max(0, this.lastWake + this.gatherMs - Date.now()),
-    )
+    this.idle.nudge()
   }
 
   /**
@@ -130,16 +111,7 @@ export class LeadWorker {
       } catch (error) {
         this.options.log?.error({ err: error }, 'lead worker could not claim jobs')
       }
-      if (handled === 0 && this.running) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.pollMs)
-          this.wake = () => {
-            clearTimeout(timer)
-            resolve()
-          }
-        })
-        this.wake = undefined
-      }
+      if (handled === 0 && this.running) await this.idle.sleep(this.pollMs)
     }
   }
 }

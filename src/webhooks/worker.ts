@@ -2,7 +2,7 @@ import { hostname } from 'node:os'
 import type { FastifyBaseLogger } from 'fastify'
 import { newId } from '../domain/ids.js'
 import { signatureHeader } from '../domain/signature.js'
-import { GATHER_MS } from '../jobs/worker.js'
+import { Idle } from '../jobs/idle.js'
 import { type Db, unflushedTransaction } from '../store/database.js'
 import { claimDeliveries, type Delivery, purgeDeliveries, releaseDeliveries } from '../store/deliveries.js'
 import { findEventBodies } from '../store/events.js'
@@ -56,7 +56,7 @@ export class WebhookWorker {
   readonly name = `${hostname()}:${process.pid}:webhooks:${newId().slice(-6)}`
   private running = false
   private loop: Promise<void> | undefined
-  private wake: (() => void) | undefined
+  private readonly idle: Idle
   /** Per subscription: requests open, and claimed deliveries waiting for one of its slots. */
   private readonly lanes = new Map<string, { open: number; waiting: Work[] }>()
   /** Deliveries this process holds: open or waiting in a lane. */
@@ -64,8 +64,6 @@ export class WebhookWorker {
   private readonly sending = new Set<Promise<void>>()
   /** Deliveries claimed and not yet recorded. */
   private readonly held = new Set<string>()
-  /** A wake that came while the loop was busy: the next idle is skipped. */
-  private woken = false
   private lastPurge = 0
   private abandoned = false
   private dispatchDue = true
@@ -75,8 +73,6 @@ export class WebhookWorker {
    * retry or a dead sender's lease comes due), a claim could find nothing more, and is not made.
    */
   private dry: { at: number; busy: Set<string> } | undefined
-  private gathering: NodeJS.Timeout | undefined
-  private lastGathered = 0
   private lastDispatch = 0
   private stopping = false
   private readonly now: () => number
@@ -89,6 +85,7 @@ export class WebhookWorker {
     private readonly options: WebhookWorkerOptions,
   ) {
     this.now = options.now ?? Date.now
+    this.idle = new Idle(options.gatherMs)
     this.perSubscription = options.perSubscription ?? 8
     this.maxInFlight = options.maxInFlight ?? 512
     this.recorder = new AttemptRecorder(db, this.name, {
@@ -115,8 +112,7 @@ export class WebhookWorker {
    */
   async stop(graceMs = 5_000): Promise<void> {
     this.running = false
-    clearTimeout(this.gathering)
-    this.rouse()
+    this.idle.stop()
     await this.loop
     this.stopping = true
     const waiting = [...this.lanes.values()].flatMap((lane) => lane.waiting.splice(0))
@@ -140,17 +136,7 @@ export class WebhookWorker {
   /** New events were committed: dispatch them now rather than at the next poll. */
   nudge(): void {
     this.dispatchDue = true
-    // Busy, the loop looks again before it idles; idle, it lets the commits of a moment gather.
-    if (!this.wake) this.rouse()
-    else
-      this.gathering ??= setTimeout(
-        () => {
-          this.gathering = undefined
-          this.lastGathered = Date.now()
-          this.rouse()
-        },
-        Math.max(0, this.lastGathered + (this.options.gatherMs ?? GATHER_MS) - Date.now()),
-      )
+    this.idle.nudge()
   }
 
   /** Deliveries were queued outside the dispatcher (recover, redeliver): claim them now. */
@@ -195,7 +181,7 @@ export class WebhookWorker {
           this.options.log?.error({ err: error }, `webhook worker could not ${step}`)
         }
       }
-      if (handled === 0 && this.running) await this.idle()
+      if (handled === 0 && this.running) await this.idle.sleep(this.options.pollMs ?? 250)
     }
   }
 
@@ -232,27 +218,6 @@ export class WebhookWorker {
     this.lastPurge = Date.now()
     await this.purge()
     return 0
-  }
-
-  /** Ends the idle wait now, or, when the loop is busy, makes it skip the next one. */
-  private rouse(): void {
-    if (this.wake) this.wake()
-    else this.woken = true
-  }
-
-  private idle(): Promise<void> {
-    if (this.woken) {
-      this.woken = false
-      return Promise.resolve()
-    }
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, this.options.pollMs ?? 250)
-      this.wake = () => {
-        clearTimeout(timer)
-        this.wake = undefined
-        resolve()
-      }
-    })
   }
 
   /**
@@ -352,7 +317,8 @@ export class WebhookWorker {
           if (lane.open === 0 && lane.waiting.length === 0) this.lanes.delete(subscriptionId)
           else this.pump(subscriptionId)
           // Wake the loop when this lane just became claimable again, not on every answer.
-          if (lane.open + lane.waiting.length === this.perSubscription || this.lanes.size === 0) this.rouse()
+          if (lane.open + lane.waiting.length === this.perSubscription || this.lanes.size === 0)
+            this.idle.rouse()
         })
       this.sending.add(sending)
     }
