@@ -2,7 +2,7 @@ import { type Selectable, sql } from 'kysely'
 import { newId } from '../domain/ids.js'
 import { JOB_MAX_ATTEMPTS, jobBackoffMs } from '../domain/retry.js'
 import { engineOf } from '../store/connect.js'
-import { chunks, type Executor, type JobsTable } from '../store/database.js'
+import { chunks, type Executor, insertRows, type JobsTable } from '../store/database.js'
 
 /**
  * The job queue is a table in the same database, written in the same transaction as the change
@@ -17,22 +17,19 @@ export async function enqueueJobs(
   subjectIds: string[],
   at: number,
 ): Promise<void> {
-  for (const chunk of chunks(subjectIds)) {
-    await db
-      .insertInto('jobs')
-      .values(
-        chunk.map((subjectId) => ({
-          id: newId(at),
-          kind,
-          subjectId,
-          runAt: at,
-          attempts: 0,
-          maxAttempts: JOB_MAX_ATTEMPTS,
-          createdAt: at,
-        })),
-      )
-      .execute()
-  }
+  await insertRows(
+    db,
+    'jobs',
+    subjectIds.map((subjectId) => ({
+      id: newId(at),
+      kind,
+      subjectId,
+      runAt: at,
+      attempts: 0,
+      maxAttempts: JOB_MAX_ATTEMPTS,
+      createdAt: at,
+    })),
+  )
 }
 
 /**

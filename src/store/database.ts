@@ -1,4 +1,4 @@
-import { type Generated, type Kysely, sql, type Transaction } from 'kysely'
+import { CompiledQuery, type Generated, type Insertable, type Kysely, sql, type Transaction } from 'kysely'
 import { engineOf } from './connect.js'
 
 /**
@@ -359,4 +359,59 @@ export function chunks<T>(rows: T[], size = INSERT_CHUNK): T[][] {
   const out: T[][] = []
   for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size))
   return out
+}
+
+/** Bound values per statement: SQLite allows 32,766, PostgreSQL 65,535. */
+const MAX_PARAMETERS = 30_000
+
+type Columns<T extends keyof Database> = keyof Database[T] & string
+
+/**
+ * Inserts rows `INSERT_CHUNK` a statement, the SQL written here rather than by Kysely's builder:
+ * the builder turns every value into a node, and the camel-case plugin copies each node again,
+ * which cost more than running the insert itself (BENCHMARKS.md, batch intake). A column some
+ * row sets and another leaves undefined is null in the latter, as Kysely writes it for SQLite
+ * (which has no DEFAULT in VALUES). `conflict` adds ON CONFLICT
+ * (the same words on both engines): `update` sets those columns from the new row, else DO NOTHING.
+ */
+export async function insertRows<T extends keyof Database & string>(
+  db: Executor,
+  table: T,
+  rows: Insertable<Database[T]>[],
+  conflict?: { on: Columns<T>[]; update?: Columns<T>[] },
+): Promise<void> {
+  const named = new Set<string>()
+  for (const row of rows)
+    for (const [column, value] of Object.entries(row)) if (value !== undefined) named.add(column)
+  if (rows.length === 0 || named.size === 0) return
+  const columns = [...named]
+  const postgres = engineOf(db) === 'postgres'
+  const names = `${quoted(table)} (${columns.map(quoted).join(', ')})`
+  const onConflict = conflict
+    ? ` on conflict (${conflict.on.map(quoted).join(', ')}) do ${
+        conflict.update?.length
+          ? `update set ${conflict.update.map((c) => `${quoted(c)} = excluded.${quoted(c)}`).join(', ')}`
+          : 'nothing'
+      }`
+    : ''
+  for (const chunk of chunks(rows, Math.min(INSERT_CHUNK, Math.floor(MAX_PARAMETERS / columns.length)))) {
+    const parameters: unknown[] = []
+    const tuples: string[] = []
+    for (const row of chunk) {
+      const marks: string[] = []
+      for (const column of columns) {
+        parameters.push(row[column as keyof typeof row] ?? null)
+        marks.push(postgres ? `$${parameters.length}` : '?')
+      }
+      tuples.push(`(${marks.join(', ')})`)
+    }
+    await db.executeQuery(
+      CompiledQuery.raw(`insert into ${names} values ${tuples.join(', ')}${onConflict}`, parameters),
+    )
+  }
+}
+
+/** A camelCase name as the camel-case plugin writes it in SQL: snake_case, double-quoted. */
+function quoted(name: string): string {
+  return `"${name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}"`
 }

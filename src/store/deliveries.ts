@@ -2,10 +2,10 @@ import type { Selectable } from 'kysely'
 import { newId } from '../domain/ids.js'
 import { engineOf } from './connect.js'
 import {
-  chunks,
   type DeliveriesTable,
   type DeliveryAttemptsTable,
   type Executor,
+  insertRows,
   inTransaction,
 } from './database.js'
 
@@ -23,23 +23,16 @@ export type NewDelivery = Pick<
 >
 
 export async function insertDeliveries(db: Executor, deliveries: NewDelivery[], at: number): Promise<void> {
-  for (const chunk of chunks(deliveries)) {
-    await db
-      .insertInto('deliveries')
-      .values(
-        chunk.map((d) => ({
-          ...d,
-          id: newId(at),
-          status: 'pending' as const,
-          attempts: 0,
-          nextAttemptAt: at,
-          createdAt: at,
-          updatedAt: at,
-        })),
-      )
-      .onConflict((oc) => oc.columns(['eventId', 'subscriptionId']).doNothing())
-      .execute()
-  }
+  const rows = deliveries.map((d) => ({
+    ...d,
+    id: newId(at),
+    status: 'pending' as const,
+    attempts: 0,
+    nextAttemptAt: at,
+    createdAt: at,
+    updatedAt: at,
+  }))
+  await insertRows(db, 'deliveries', rows, { on: ['eventId', 'subscriptionId'] })
 }
 
 /**

@@ -1,6 +1,6 @@
 import { newId } from '../domain/ids.js'
 import { engineOf } from './connect.js'
-import { chunks, type Executor, type Tx } from './database.js'
+import { chunks, type Executor, insertRows, type Tx } from './database.js'
 
 export type NewEvent = {
   accountId: string
@@ -17,12 +17,11 @@ export type NewEvent = {
  * exactly when the change it describes committed. Delivery reads from here.
  */
 export async function appendEvents(db: Executor, events: NewEvent[], at: number): Promise<void> {
-  for (const chunk of chunks(events, 100)) {
-    await db
-      .insertInto('events')
-      .values(chunk.map((e) => ({ ...e, id: newId(at), payload: JSON.stringify(e.payload), createdAt: at })))
-      .execute()
-  }
+  await insertRows(
+    db,
+    'events',
+    events.map((e) => ({ ...e, id: newId(at), payload: JSON.stringify(e.payload), createdAt: at })),
+  )
 }
 
 export type StoredEvent = Omit<NewEvent, 'payload'> & {

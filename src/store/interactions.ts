@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely'
-import { chunks, type Executor, type InteractionsTable } from './database.js'
+import { type Executor, type InteractionsTable, insertRows } from './database.js'
 
 export type Interaction = Omit<Selectable<InteractionsTable>, 'output' | 'proactive'> & {
   output: Record<string, unknown>
@@ -7,12 +7,11 @@ export type Interaction = Omit<Selectable<InteractionsTable>, 'output' | 'proact
 }
 
 export async function insertInteractions(db: Executor, interactions: Interaction[]): Promise<void> {
-  for (const chunk of chunks(interactions, 100)) {
-    await db
-      .insertInto('interactions')
-      .values(chunk.map((i) => ({ ...i, output: JSON.stringify(i.output), proactive: i.proactive ? 1 : 0 })))
-      .execute()
-  }
+  await insertRows(
+    db,
+    'interactions',
+    interactions.map((i) => ({ ...i, output: JSON.stringify(i.output), proactive: i.proactive ? 1 : 0 })),
+  )
 }
 
 function fromRow(row: Selectable<InteractionsTable>): Interaction {

@@ -1,6 +1,6 @@
 import type { Selectable } from 'kysely'
 import type { StoredLead } from '../domain/lead.js'
-import { chunks, type Executor, type LeadsTable } from './database.js'
+import { chunks, type Executor, insertRows, type LeadsTable } from './database.js'
 
 export type Lead = Omit<Selectable<LeadsTable>, 'body' | 'error' | 'merged' | 'matchKeys'> & {
   body: StoredLead
@@ -31,7 +31,7 @@ function toLeadRow(lead: Lead) {
 
 /** Inserts leads and indexes their match keys while they are queued. */
 export async function insertLeads(db: Executor, leads: Lead[]): Promise<void> {
-  for (const chunk of chunks(leads)) await db.insertInto('leads').values(chunk.map(toLeadRow)).execute()
+  await insertRows(db, 'leads', leads.map(toLeadRow))
   const keys = leads.flatMap((lead) =>
     [...new Set(lead.matchKeys)].map((keyValue) => ({
       accountId: lead.accountId,
@@ -40,7 +40,7 @@ export async function insertLeads(db: Executor, leads: Lead[]): Promise<void> {
       receivedAt: lead.receivedAt,
     })),
   )
-  for (const chunk of chunks(keys)) await db.insertInto('leadKeys').values(chunk).execute()
+  await insertRows(db, 'leadKeys', keys)
 }
 
 /** A match key of a queued lead whose job is alive (not parked as dead), and when the job runs. */
@@ -146,21 +146,10 @@ export async function moveLeads(db: Executor, fromId: string, toId: string): Pro
  * rows that exist, which both engines turn into an update of each.
  */
 export async function markLeads(db: Executor, leads: Lead[]): Promise<void> {
-  for (const chunk of chunks(leads, 100)) {
-    await db
-      .insertInto('leads')
-      .values(chunk.map(toLeadRow))
-      .onConflict((oc) =>
-        oc.column('id').doUpdateSet((eb) => ({
-          status: eb.ref('excluded.status'),
-          processedAt: eb.ref('excluded.processedAt'),
-          prospectId: eb.ref('excluded.prospectId'),
-          merged: eb.ref('excluded.merged'),
-          error: eb.ref('excluded.error'),
-        })),
-      )
-      .execute()
-  }
+  await insertRows(db, 'leads', leads.map(toLeadRow), {
+    on: ['id'],
+    update: ['status', 'processedAt', 'prospectId', 'merged', 'error'],
+  })
 }
 
 /** Idempotency keys live 24 hours (api.md §2.1). */

@@ -1,7 +1,7 @@
 import type { Selectable } from 'kysely'
 import { newId } from '../domain/ids.js'
 import type { Contact, MatchKey } from '../domain/merge.js'
-import { chunks, type Executor, type MergesTable } from './database.js'
+import { type Executor, insertRows, type MergesTable } from './database.js'
 
 export type MergeRecord = Omit<Selectable<MergesTable>, 'mergedProspectIds' | 'keys' | 'skippedKeys'> & {
   mergedProspectIds: string[]
@@ -10,20 +10,17 @@ export type MergeRecord = Omit<Selectable<MergesTable>, 'mergedProspectIds' | 'k
 }
 
 export async function insertMerges(db: Executor, records: Omit<MergeRecord, 'id'>[]): Promise<void> {
-  for (const chunk of chunks(records, 100)) {
-    await db
-      .insertInto('merges')
-      .values(
-        chunk.map((record) => ({
-          ...record,
-          id: newId(record.at),
-          mergedProspectIds: JSON.stringify(record.mergedProspectIds),
-          keys: JSON.stringify(record.keys),
-          skippedKeys: JSON.stringify(record.skippedKeys),
-        })),
-      )
-      .execute()
-  }
+  await insertRows(
+    db,
+    'merges',
+    records.map((record) => ({
+      ...record,
+      id: newId(record.at),
+      mergedProspectIds: JSON.stringify(record.mergedProspectIds),
+      keys: JSON.stringify(record.keys),
+      skippedKeys: JSON.stringify(record.skippedKeys),
+    })),
+  )
 }
 
 export async function findMerges(db: Executor, survivorId: string): Promise<MergeRecord[]> {

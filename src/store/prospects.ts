@@ -2,7 +2,7 @@ import type { Selectable } from 'kysely'
 import type { Contact, KeyType, MatchKey } from '../domain/merge.js'
 import { foldName } from '../domain/names.js'
 import { engineOf } from './connect.js'
-import { chunks, type Executor, type ProspectsTable } from './database.js'
+import { chunks, type Executor, insertRows, type ProspectsTable } from './database.js'
 
 export type Prospect = Omit<
   Selectable<ProspectsTable>,
@@ -60,20 +60,8 @@ export async function saveProspects(
     bySet.set(columns.join(), set)
     set.rows.push(row)
   }
-  for (const { columns, rows } of bySet.values()) {
-    for (const chunk of chunks(rows, 100)) {
-      const insert = db.insertInto('prospects').values(chunk)
-      if (columns.length === 0) await insert.execute()
-      else
-        await insert
-          .onConflict((oc) =>
-            oc
-              .column('id')
-              .doUpdateSet((eb) => Object.fromEntries(columns.map((c) => [c, eb.ref(`excluded.${c}`)]))),
-          )
-          .execute()
-    }
-  }
+  for (const { columns, rows } of bySet.values())
+    await insertRows(db, 'prospects', rows, columns.length > 0 ? { on: ['id'], update: columns } : undefined)
 }
 
 /** Every column a change may set: all but the id, the account and the creation time. */
@@ -210,12 +198,11 @@ export type KeyRow = { accountId: string; keyType: KeyType; keyValue: string; pr
  * when another active prospect holds one.
  */
 export async function insertKeys(db: Executor, keys: KeyRow[]): Promise<void> {
-  for (const chunk of chunks(keys)) {
-    await db
-      .insertInto('prospectKeys')
-      .values(chunk.map((k) => ({ ...k, active: 1 })))
-      .execute()
-  }
+  await insertRows(
+    db,
+    'prospectKeys',
+    keys.map((k) => ({ ...k, active: 1 })),
+  )
 }
 
 /** Moves every active key of `fromId` to `toId` except those listed in `drop`, which are removed. */

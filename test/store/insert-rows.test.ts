@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { INSERT_CHUNK, insertRows } from '../../src/store/database.js'
+import { createTestApp, ENGINE, type TestContext } from '../helper.js'
+
+describe(`insertRows, the hand-written bulk insert (${ENGINE})`, () => {
+  let t: TestContext
+  before(async () => {
+    t = await createTestApp()
+  })
+  after(() => t.close())
+
+  test('rows past one statement are all stored, each value in its own column; none is a no-op', async () => {
+    await insertRows(t.db, 'leadKeys', [])
+    assert.equal((await t.db.selectFrom('leadKeys').select('leadId').execute()).length, 0)
+    const rows = Array.from({ length: 2 * INSERT_CHUNK + 7 }, (_, i) => ({
+      accountId: `account-${i % 3}`,
+      keyValue: `+5511987${String(i).padStart(6, '0')}`,
+      leadId: `lead-${i}`,
+      receivedAt: 1_700_000_000_000 + i,
+    }))
+    await insertRows(t.db, 'leadKeys', rows)
+    const stored = await t.db.selectFrom('leadKeys').selectAll().orderBy('receivedAt').execute()
+    assert.deepEqual(
+      stored.map((r) => ({ ...r, receivedAt: Number(r.receivedAt) })),
+      rows,
+    )
+  })
+
+  test('a column one row sets and another leaves undefined is null in the other', async () => {
+    const job = { kind: 'lead' as const, runAt: 1, attempts: 0, maxAttempts: 5, createdAt: 1 }
+    await insertRows(t.db, 'jobs', [
+      { ...job, id: 'job-a', subjectId: 'lead-a', lockedBy: 'worker-1', lockedUntil: 99 },
+      { ...job, id: 'job-b', subjectId: 'lead-b', lockedBy: undefined },
+    ])
+    const stored = await t.db
+      .selectFrom('jobs')
+      .select(['id', 'lockedBy', 'lockedUntil', 'deadAt'])
+      .where('id', 'in', ['job-a', 'job-b'])
+      .orderBy('id')
+      .execute()
+    assert.deepEqual(
+      stored.map((r) => ({ ...r, lockedUntil: r.lockedUntil === null ? null : Number(r.lockedUntil) })),
+      [
+        { id: 'job-a', lockedBy: 'worker-1', lockedUntil: 99, deadAt: null },
+        { id: 'job-b', lockedBy: null, lockedUntil: null, deadAt: null },
+      ],
+    )
+  })
+
+  test('on a conflict, DO NOTHING keeps the stored row; an update sets only the columns named', async () => {
+    const key = {
+      integrationId: 'integration-1',
+      key: 'k1',
+      requestHash: 'first',
+      leadId: 'lead-1',
+      createdAt: 1,
+    }
+    await insertRows(t.db, 'idempotencyKeys', [key])
+    await insertRows(t.db, 'idempotencyKeys', [{ ...key, requestHash: 'second', leadId: 'lead-2' }], {
+      on: ['integrationId', 'key'],
+    })
+    const read = () =>
+      t.db
+        .selectFrom('idempotencyKeys')
+        .select(['requestHash', 'leadId'])
+        .where('integrationId', '=', 'integration-1')
+        .executeTakeFirstOrThrow()
+    assert.deepEqual(await read(), { requestHash: 'first', leadId: 'lead-1' })
+    await insertRows(t.db, 'idempotencyKeys', [{ ...key, requestHash: 'third', leadId: 'lead-3' }], {
+      on: ['integrationId', 'key'],
+      update: ['requestHash'],
+    })
+    assert.deepEqual(await read(), { requestHash: 'third', leadId: 'lead-1' })
+    await assert.rejects(insertRows(t.db, 'idempotencyKeys', [key]), /unique|UNIQUE|duplicate/)
+  })
+})
