@@ -1,4 +1,13 @@
-import { CompiledQuery, type Generated, type Insertable, type Kysely, sql, type Transaction } from 'kysely'
+import {
+  type Compilable,
+  CompiledQuery,
+  type Generated,
+  type Insertable,
+  type Kysely,
+  type QueryResult,
+  sql,
+  type Transaction,
+} from 'kysely'
 import { engineOf } from './connect.js'
 
 /**
@@ -414,4 +423,43 @@ export async function insertRows<T extends keyof Database & string>(
 /** A camelCase name as the camel-case plugin writes it in SQL: snake_case, double-quoted. */
 function quoted(name: string): string {
   return `"${name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}"`
+}
+
+/** Where a reusable query's value goes: a parameter the compiled query carries until it runs. */
+class Slot {
+  constructor(readonly name: string) {}
+}
+
+/**
+ * A query Kysely builds and compiles once per engine, then runs with new values. Building and
+ * compiling cost about five times what running a short statement on SQLite does (BENCHMARKS.md),
+ * so statements run once per lead or per delivery are written this way. `build` gets stand-ins
+ * for the values: it may only hand them to Kysely as values (never test or transform them), and
+ * the query's shape must not depend on them; a stand-in that does not reach the compiled
+ * parameters is an error at the first run.
+ */
+export function reusable<Values extends Record<string, unknown>, R>(
+  build: (db: Executor, values: Values) => Compilable<R>,
+): (db: Executor, values: Values) => Promise<QueryResult<R>> {
+  const compiled = new Map<'sqlite' | 'postgres', CompiledQuery<R>>()
+  return async (db, values) => {
+    const engine = engineOf(db)
+    let query = compiled.get(engine)
+    if (!query) {
+      const named = new Set<string>()
+      const standIns = new Proxy({} as Values, {
+        get: (_, name) => {
+          named.add(String(name))
+          return new Slot(String(name))
+        },
+      })
+      query = build(db, standIns).compile()
+      const carried = new Set(query.parameters.flatMap((p) => (p instanceof Slot ? [p.name] : [])))
+      const lost = [...named].filter((name) => !carried.has(name))
+      if (lost.length > 0) throw new Error(`reusable query: ${lost.join(', ')} did not reach its parameters`)
+      compiled.set(engine, query)
+    }
+    const parameters = query.parameters.map((p) => (p instanceof Slot ? values[p.name] : p))
+    return db.executeQuery(CompiledQuery.raw(query.sql, parameters) as CompiledQuery<R>)
+  }
 }

@@ -7,6 +7,7 @@ import {
   type Executor,
   insertRows,
   inTransaction,
+  reusable,
 } from './database.js'
 
 /**
@@ -101,9 +102,8 @@ export async function recordAttempt(
   at: number,
 ): Promise<boolean> {
   return inTransaction(db, async (tx) => {
-    await tx
-      .insertInto('deliveryAttempts')
-      .values({
+    await insertRows(tx, 'deliveryAttempts', [
+      {
         id: newId(outcome.sentAt),
         deliveryId: delivery.id,
         number: outcome.number,
@@ -112,28 +112,57 @@ export async function recordAttempt(
         statusCode: outcome.statusCode,
         responseBody: outcome.responseBody === '' ? null : outcome.responseBody,
         error: outcome.error,
-      })
-      .execute()
-    const updated = await tx
-      .updateTable('deliveries')
-      .set({
-        status: outcome.status,
-        attempts: outcome.number,
-        nextAttemptAt: outcome.nextAttemptAt,
-        lockedBy: null,
-        lockedUntil: null,
-        lastStatusCode: outcome.statusCode,
-        lastError: outcome.error,
-        ...(outcome.status === 'delivered' ? { deliveredAt: at } : {}),
-        updatedAt: at,
-      })
-      .where('id', '=', delivery.id)
-      .where('lockedBy', '=', sender)
-      .where('status', '=', 'pending')
-      .executeTakeFirst()
-    return Number(updated.numUpdatedRows) > 0
+      },
+    ])
+    const settle = outcome.status === 'delivered' ? settleDelivered : settlePending
+    const updated = await settle(tx, {
+      id: delivery.id,
+      sender,
+      status: outcome.status,
+      attempts: outcome.number,
+      nextAttemptAt: outcome.nextAttemptAt,
+      lastStatusCode: outcome.statusCode,
+      lastError: outcome.error,
+      at,
+    })
+    return Number(updated.numAffectedRows ?? 0) > 0
   })
 }
+
+type Settlement = {
+  id: string
+  sender: string
+  status: Delivery['status']
+  attempts: number
+  nextAttemptAt: number | null
+  lastStatusCode: number | null
+  lastError: string | null
+  at: number
+}
+
+/** Moves a delivery on after an attempt, if `sender` still holds it; once per attempt, so reusable. */
+function settleQuery(delivered: boolean) {
+  return reusable((db, v: Settlement) =>
+    db
+      .updateTable('deliveries')
+      .set({
+        status: v.status,
+        attempts: v.attempts,
+        nextAttemptAt: v.nextAttemptAt,
+        lockedBy: null,
+        lockedUntil: null,
+        lastStatusCode: v.lastStatusCode,
+        lastError: v.lastError,
+        ...(delivered ? { deliveredAt: v.at } : {}),
+        updatedAt: v.at,
+      })
+      .where('id', '=', v.id)
+      .where('lockedBy', '=', v.sender)
+      .where('status', '=', 'pending'),
+  )
+}
+const settleDelivered = settleQuery(true)
+const settlePending = settleQuery(false)
 
 export async function findDelivery(
   db: Executor,

@@ -1,6 +1,6 @@
 import { newId } from '../domain/ids.js'
 import { engineOf } from './connect.js'
-import { chunks, type Executor, insertRows, type Tx } from './database.js'
+import { chunks, type Executor, insertRows, reusable, type Tx } from './database.js'
 
 export type NewEvent = {
   accountId: string
@@ -36,19 +36,24 @@ export type StoredEvent = Omit<NewEvent, 'payload'> & {
  * and SQLite's write transaction holds the others off.
  */
 export async function claimUndispatchedEvents(tx: Tx, limit: number): Promise<StoredEvent[]> {
-  const query = tx
-    .selectFrom('events')
-    .select(['id', 'accountId', 'groupId', 'topic', 'type', 'subjectId', 'sequence', 'payload', 'createdAt'])
-    .where('dispatchedAt', 'is', null)
-    .orderBy('id')
-    .limit(limit)
-  const rows = await (engineOf(tx) === 'postgres' ? query.forUpdate().skipLocked() : query).execute()
+  const { rows } = await undispatched(tx, { limit })
   return rows.map((row) => ({
     ...row,
     topic: row.topic as NewEvent['topic'],
     payload: JSON.parse(row.payload),
   }))
 }
+
+/** Every dispatch runs it, hundreds of times a second under load: compiled once per engine. */
+const undispatched = reusable((db, v: { limit: number }) => {
+  const query = db
+    .selectFrom('events')
+    .select(['id', 'accountId', 'groupId', 'topic', 'type', 'subjectId', 'sequence', 'payload', 'createdAt'])
+    .where('dispatchedAt', 'is', null)
+    .orderBy('id')
+    .limit(v.limit)
+  return engineOf(db) === 'postgres' ? query.forUpdate().skipLocked() : query
+})
 
 /** Marks events dispatched, with the objects their deliveries send (null when none matched). */
 export async function markDispatched(
@@ -60,15 +65,13 @@ export async function markDispatched(
   for (const chunk of chunks(silent)) {
     await tx.updateTable('events').set({ dispatchedAt: at }).where('id', 'in', chunk).execute()
   }
-  for (const event of events) {
-    if (event.body === null) continue
-    await tx
-      .updateTable('events')
-      .set({ dispatchedAt: at, body: event.body })
-      .where('id', '=', event.id)
-      .execute()
-  }
+  for (const event of events)
+    if (event.body !== null) await markOne(tx, { id: event.id, body: event.body, at })
 }
+
+const markOne = reusable((db, v: { id: string; body: string; at: number }) =>
+  db.updateTable('events').set({ dispatchedAt: v.at, body: v.body }).where('id', '=', v.id),
+)
 
 export async function findEventBodies(
   db: Executor,

@@ -1,7 +1,7 @@
 import type { Selectable } from 'kysely'
 import { open, seal } from '../domain/secret-box.js'
 import { engineOf } from './connect.js'
-import type { Executor, SubscriptionsTable, Tx } from './database.js'
+import { type Executor, reusable, type SubscriptionsTable, type Tx } from './database.js'
 
 export type Topic = 'prospects' | 'interactions' | 'quotes' | 'agents' | 'leads'
 
@@ -199,10 +199,15 @@ export async function lockSubscription(
   tx: Tx,
   id: string,
 ): Promise<{ active: boolean; failingSince: number | null } | undefined> {
-  const query = tx.selectFrom('subscriptions').select(['active', 'failingSince']).where('id', '=', id)
-  const row = await (engineOf(tx) === 'postgres' ? query.forUpdate() : query).executeTakeFirst()
+  const [row] = (await lockOne(tx, { id })).rows
   return row && { active: row.active === 1, failingSince: row.failingSince }
 }
+
+/** Every batch of attempt records runs it: compiled once per engine. */
+const lockOne = reusable((db, v: { id: string }) => {
+  const query = db.selectFrom('subscriptions').select(['active', 'failingSince']).where('id', '=', v.id)
+  return engineOf(db) === 'postgres' ? query.forUpdate() : query
+})
 
 /** Since when every attempt has failed (null after a success): the start of the 5-day count. */
 export async function setFailingSince(db: Executor, id: string, since: number | null): Promise<void> {

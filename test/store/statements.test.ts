@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { INSERT_CHUNK, insertRows } from '../../src/store/database.js'
+import { INSERT_CHUNK, insertRows, reusable } from '../../src/store/database.js'
 import { createTestApp, ENGINE, type TestContext } from '../helper.js'
 
-describe(`insertRows, the hand-written bulk insert (${ENGINE})`, () => {
+describe(`statements written or compiled once outside Kysely's builder (${ENGINE})`, () => {
   let t: TestContext
   before(async () => {
     t = await createTestApp()
@@ -73,5 +73,47 @@ describe(`insertRows, the hand-written bulk insert (${ENGINE})`, () => {
     })
     assert.deepEqual(await read(), { requestHash: 'third', leadId: 'lead-1' })
     await assert.rejects(insertRows(t.db, 'idempotencyKeys', [key]), /unique|UNIQUE|duplicate/)
+  })
+
+  test('a reusable query runs with the values of each call', async () => {
+    const keyOf = reusable((db, v: { integrationId: string; key: string }) =>
+      db
+        .selectFrom('idempotencyKeys')
+        .select(['leadId', 'requestHash'])
+        .where('integrationId', '=', v.integrationId)
+        .where('key', '=', v.key),
+    )
+    const rows = ['a', 'b', 'c'].map((k) => ({
+      integrationId: 'integration-2',
+      key: k,
+      requestHash: `hash-${k}`,
+      leadId: `lead-${k}`,
+      createdAt: 1,
+    }))
+    await insertRows(t.db, 'idempotencyKeys', rows)
+    for (const k of ['c', 'a', 'b']) {
+      const { rows: found } = await keyOf(t.db, { integrationId: 'integration-2', key: k })
+      assert.deepEqual(found, [{ leadId: `lead-${k}`, requestHash: `hash-${k}` }])
+    }
+    const { rows: none } = await keyOf(t.db, { integrationId: 'integration-3', key: 'a' })
+    assert.deepEqual(none, [])
+    const counted = reusable((db, v: { hash: string }) =>
+      db
+        .updateTable('idempotencyKeys')
+        .set({ requestHash: v.hash })
+        .where('integrationId', '=', 'integration-2'),
+    )
+    const result = await t.db.transaction().execute((tx) => counted(tx, { hash: 'same' }))
+    assert.equal(result.numAffectedRows, 3n)
+  })
+
+  test('a reusable query whose value steers its shape is refused at its first run', async () => {
+    const steered = reusable((db, v: { key: string }) =>
+      db
+        .selectFrom('idempotencyKeys')
+        .select('leadId')
+        .where('key', '=', v.key === 'a' ? 'a' : 'b'),
+    )
+    await assert.rejects(steered(t.db, { key: 'a' }), /key did not reach its parameters/)
   })
 })
