@@ -1,4 +1,4 @@
-import type { Executor } from './database.js'
+import { type Executor, reusable } from './database.js'
 
 /** Account-wide choices. `webhookFanOut`: a group may hold several active subscriptions (webhooks.md §2). */
 export type AccountSettings = { webhookFanOut?: boolean }
@@ -37,13 +37,14 @@ export async function updateAccountSettings(
 
 /** The account's blocked phone and email values (stored forms), which never match. */
 export async function findBlockedValues(db: Executor, accountId: string): Promise<Set<string>> {
-  const rows = await db
-    .selectFrom('blockedValues')
-    .select('value')
-    .where('accountId', '=', accountId)
-    .execute()
+  const { rows } = await blockedOf(db, { accountId })
   return new Set(rows.map((r) => r.value))
 }
+
+/** Every lead accepted runs it: compiled once. */
+const blockedOf = reusable((db, v: { accountId: string }) =>
+  db.selectFrom('blockedValues').select('value').where('accountId', '=', v.accountId),
+)
 
 export async function blockValue(
   db: Executor,

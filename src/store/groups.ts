@@ -2,7 +2,7 @@ import type { Selectable } from 'kysely'
 import type { Industry } from '../domain/industries.js'
 import type { OfficeHours } from '../domain/office-hours.js'
 import { engineOf } from './connect.js'
-import type { Executor, GroupsTable, Tx } from './database.js'
+import { type Executor, type GroupsTable, reusable, type Tx } from './database.js'
 
 export type LeadCategory = { key: string; name: string }
 
@@ -61,14 +61,14 @@ export async function insertGroup(db: Executor, group: Group): Promise<void> {
 }
 
 export async function findGroup(db: Executor, accountId: string, id: string): Promise<Group | undefined> {
-  const row = await db
-    .selectFrom('groups')
-    .selectAll()
-    .where('accountId', '=', accountId)
-    .where('id', '=', id)
-    .executeTakeFirst()
+  const [row] = (await groupById(db, { accountId, id })).rows
   return row && fromRow(row)
 }
+
+/** Every lead accepted runs it: compiled once. */
+const groupById = reusable((db, v: { accountId: string; id: string }) =>
+  db.selectFrom('groups').selectAll().where('accountId', '=', v.accountId).where('id', '=', v.id),
+)
 
 /** The groups of `rootId`'s subtree (itself included), oldest first. */
 export async function findSubtree(db: Executor, rootId: string): Promise<Group[]> {

@@ -1,6 +1,6 @@
 import type { Selectable } from 'kysely'
 import type { Scope } from '../domain/scopes.js'
-import type { Executor, IntegrationsTable } from './database.js'
+import { type Executor, type IntegrationsTable, reusable } from './database.js'
 
 export type Integration = Omit<Selectable<IntegrationsTable>, 'scopes'> & { scopes: Scope[] }
 
@@ -20,13 +20,14 @@ export async function findIntegrationByKeyHash(
   db: Executor,
   keyHash: string,
 ): Promise<Integration | undefined> {
-  const row = await db
-    .selectFrom('integrations')
-    .selectAll()
-    .where('keyHash', '=', keyHash)
-    .executeTakeFirst()
+  const [row] = (await byKeyHash(db, { keyHash })).rows
   return row && fromRow(row)
 }
+
+/** Every authenticated request runs it: compiled once. */
+const byKeyHash = reusable((db, v: { keyHash: string }) =>
+  db.selectFrom('integrations').selectAll().where('keyHash', '=', v.keyHash),
+)
 
 export async function findIntegration(
   db: Executor,
