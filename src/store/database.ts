@@ -380,8 +380,8 @@ type Columns<T extends keyof Database> = keyof Database[T] & string
  * the builder turns every value into a node, and the camel-case plugin copies each node again,
  * which cost more than running the insert itself (BENCHMARKS.md, batch intake). A column some
  * row sets and another leaves undefined is null in the latter, as Kysely writes it for SQLite
- * (which has no DEFAULT in VALUES). `conflict` adds ON CONFLICT
- * (the same words on both engines): `update` sets those columns from the new row, else DO NOTHING.
+ * (which has no DEFAULT in VALUES). `conflict` adds ON CONFLICT, in words both engines share:
+ * `update` sets those columns from the new row, and without it the row is skipped (DO NOTHING).
  */
 export async function insertRows<T extends keyof Database & string>(
   db: Executor,
