@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 const BENCHES: Record<string, string> = {
   accept: 'bench/accept.ts',
   batch: 'bench/batch.ts',
+  'intake-costs': 'bench/intake-costs.ts',
   v1: 'bench/v1.ts',
   processing: 'bench/processing.ts',
   scale: 'bench/scale.ts',
