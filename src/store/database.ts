@@ -370,18 +370,17 @@ export function chunks<T>(rows: T[], size = INSERT_CHUNK): T[][] {
   return out
 }
 
-/** Bound values per statement: SQLite allows 32,766, PostgreSQL 65,535. */
-const MAX_PARAMETERS = 30_000
-
 type Columns<T extends keyof Database> = keyof Database[T] & string
 
 /**
  * Inserts rows `INSERT_CHUNK` a statement, the SQL written here rather than by Kysely's builder:
  * the builder turns every value into a node, and the camel-case plugin copies each node again,
- * which cost more than running the insert itself (BENCHMARKS.md, batch intake). A column some
- * row sets and another leaves undefined is null in the latter, as Kysely writes it for SQLite
- * (which has no DEFAULT in VALUES). `conflict` adds ON CONFLICT, in words both engines share:
- * `update` sets those columns from the new row, and without it the row is skipped (DO NOTHING).
+ * which cost more than running the insert itself (BENCHMARKS.md, batch intake). It writes what
+ * Kysely wrote: a statement names the columns its rows set, and a row that leaves one of them
+ * undefined gets DEFAULT on PostgreSQL and null on SQLite (which has no DEFAULT in VALUES).
+ * `conflict` adds ON CONFLICT, in words both engines share: `update` sets those columns from the
+ * new row, and without it the row is skipped (DO NOTHING). 500 rows of the widest table (27
+ * columns) stay well under SQLite's 32,766 bound values.
  */
 export async function insertRows<T extends keyof Database & string>(
   db: Executor,
@@ -389,13 +388,7 @@ export async function insertRows<T extends keyof Database & string>(
   rows: Insertable<Database[T]>[],
   conflict?: { on: Columns<T>[]; update?: Columns<T>[] },
 ): Promise<void> {
-  const named = new Set<string>()
-  for (const row of rows)
-    for (const [column, value] of Object.entries(row)) if (value !== undefined) named.add(column)
-  if (rows.length === 0 || named.size === 0) return
-  const columns = [...named]
   const postgres = engineOf(db) === 'postgres'
-  const names = `${quoted(table)} (${columns.map(quoted).join(', ')})`
   const onConflict = conflict
     ? ` on conflict (${conflict.on.map(quoted).join(', ')}) do ${
         conflict.update?.length
@@ -403,17 +396,27 @@ export async function insertRows<T extends keyof Database & string>(
           : 'nothing'
       }`
     : ''
-  for (const chunk of chunks(rows, Math.min(INSERT_CHUNK, Math.floor(MAX_PARAMETERS / columns.length)))) {
+  for (const chunk of chunks(rows)) {
+    const named = new Set<string>()
+    for (const row of chunk)
+      for (const [column, value] of Object.entries(row)) if (value !== undefined) named.add(column)
+    const columns = [...named]
+    if (columns.length === 0) continue
     const parameters: unknown[] = []
     const tuples: string[] = []
     for (const row of chunk) {
       const marks: string[] = []
       for (const column of columns) {
-        parameters.push(row[column as keyof typeof row] ?? null)
-        marks.push(postgres ? `$${parameters.length}` : '?')
+        const value = row[column as keyof typeof row]
+        if (value === undefined) marks.push(postgres ? 'default' : 'null')
+        else {
+          parameters.push(value)
+          marks.push(postgres ? `$${parameters.length}` : '?')
+        }
       }
       tuples.push(`(${marks.join(', ')})`)
     }
+    const names = `${quoted(table)} (${columns.map(quoted).join(', ')})`
     await db.executeQuery(
       CompiledQuery.raw(`insert into ${names} values ${tuples.join(', ')}${onConflict}`, parameters),
     )

@@ -10,9 +10,8 @@ describe(`statements written or compiled once outside Kysely's builder (${ENGINE
   })
   after(() => t.close())
 
-  test('rows past one statement are all stored, each value in its own column; none is a no-op', async () => {
-    await insertRows(t.db, 'leadKeys', [])
-    assert.equal((await t.db.selectFrom('leadKeys').select('leadId').execute()).length, 0)
+  test('rows past one statement are all stored, each value in its own column', async () => {
+    await insertRows(t.db, 'leadKeys', []) // no statement at all (Kysely's builder throws on none)
     const rows = Array.from({ length: 2 * INSERT_CHUNK + 7 }, (_, i) => ({
       accountId: `account-${i % 3}`,
       keyValue: `+5511987${String(i).padStart(6, '0')}`,
@@ -30,8 +29,8 @@ describe(`statements written or compiled once outside Kysely's builder (${ENGINE
   test('a column one row sets and another leaves undefined is null in the other', async () => {
     const job = { kind: 'lead' as const, runAt: 1, attempts: 0, maxAttempts: 5, createdAt: 1 }
     await insertRows(t.db, 'jobs', [
-      { ...job, id: 'job-a', subjectId: 'lead-a', lockedBy: 'worker-1', lockedUntil: 99 },
       { ...job, id: 'job-b', subjectId: 'lead-b', lockedBy: undefined },
+      { ...job, id: 'job-a', subjectId: 'lead-a', lockedBy: 'worker-1', lockedUntil: 99 },
     ])
     const stored = await t.db
       .selectFrom('jobs')
@@ -46,6 +45,35 @@ describe(`statements written or compiled once outside Kysely's builder (${ENGINE
         { id: 'job-b', lockedBy: null, lockedUntil: null, deadAt: null },
       ],
     )
+  })
+
+  test('a statement whose rows all leave a column out gives it its default, as Kysely did', async () => {
+    const lead = {
+      accountId: 'account-1',
+      groupId: 'group-1',
+      integrationId: 'integration-1',
+      industry: 'retail',
+      receivedAt: 1,
+      status: 'queued' as const,
+      processedAt: null,
+      prospectId: null,
+      merged: 0,
+      error: null,
+      body: '{}',
+      providerRef: null,
+      requestHash: 'hash',
+    }
+    // The first statement's rows leave matchKeys out; the last row, in a statement of its own, sets it.
+    const rows = Array.from({ length: INSERT_CHUNK + 1 }, (_, i) => ({
+      ...lead,
+      id: `lead-${String(i).padStart(4, '0')}`,
+      ...(i === INSERT_CHUNK ? { matchKeys: '["+5511987654321"]' } : {}),
+    }))
+    await insertRows(t.db, 'leads', rows)
+    const stored = await t.db.selectFrom('leads').select(['id', 'matchKeys']).orderBy('id').execute()
+    assert.equal(stored.length, INSERT_CHUNK + 1)
+    assert.deepEqual(new Set(stored.slice(0, INSERT_CHUNK).map((r) => r.matchKeys)), new Set(['[]']))
+    assert.equal(stored[INSERT_CHUNK]?.matchKeys, '["+5511987654321"]')
   })
 
   test('on a conflict, DO NOTHING keeps the stored row; an update sets only the columns named', async () => {
