@@ -142,8 +142,8 @@ export async function moveLeads(db: Executor, fromId: string, toId: string): Pro
 }
 
 /**
- * Records leads' outcomes (status, time, prospect, merged, error), 100 a statement: an upsert of
- * rows that exist, which both engines turn into an update of each.
+ * Records leads' outcomes (status, time, prospect, merged, error) as an upsert of rows that
+ * exist, which both engines turn into an update of each.
  */
 export async function markLeads(db: Executor, leads: Lead[]): Promise<void> {
   await insertRows(db, 'leads', leads.map(toLeadRow), {

@@ -45,7 +45,7 @@ export type ProspectRow = ReturnType<typeof prospectRow>
  * Writes prospects. One given with the row it was read as (`stored`) sets only the columns that
  * differ from it: SQLite rewrites the entries of every index on a column an update sets, changed
  * or not, and setting them all cost about eight index pages per merged lead. One given without is
- * inserted. Rows that set the same columns share a statement (an upsert on the id), 100 a statement.
+ * inserted. Rows that set the same columns share a statement (an upsert on the id).
  */
 export async function saveProspects(
   db: Executor,
