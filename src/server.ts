@@ -8,7 +8,7 @@ import type { Db } from './store/database.js'
 import { migrateToLatest } from './store/migrator.js'
 import { VERSION } from './version.js'
 import { WebhookSender } from './webhooks/sender.js'
-import { WebhookWorker, type WebhookWorkerOptions } from './webhooks/worker.js'
+import { leaseFor, WebhookWorker, type WebhookWorkerOptions } from './webhooks/worker.js'
 
 export type Running = { app: App; db: Db; url: string; stop: () => Promise<void> }
 
@@ -54,9 +54,9 @@ function webhookWorker(
     ...options,
     secretKey,
     sender,
-    // A claimed delivery may wait one round of its lane's requests, then take its own: two
-    // timeouts, plus the worker lease as margin. Only a sender that died loses its claim.
-    leaseMs: 2 * config.webhookTimeoutMs + config.workerLeaseMs,
+    // A claimed delivery may wait its lane's requests, then take its own, each up to the timeout;
+    // the worker lease is the margin. Only a sender that died loses its claim.
+    leaseMs: leaseFor(config.webhookTimeoutMs, config.workerLeaseMs),
     retention: {
       deliveredMs: config.webhookRetention.deliveredDays * days,
       failedMs: config.webhookRetention.failedDays * days,
