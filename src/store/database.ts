@@ -322,14 +322,19 @@ export type Db = Kysely<Database>
 export type Tx = Transaction<Database>
 export type Executor = Kysely<Database> | Transaction<Database>
 
+/** Each SQLite database's `synchronous` level as `connect` set it: read once, restored after each unflushed transaction. */
+const synchronousLevel = new WeakMap<Db, number>()
+const UNFLUSHED = CompiledQuery.raw('pragma synchronous = normal')
+
 /**
  * Runs `work` in a transaction whose commit need not reach the disk before it returns: for
  * bookkeeping whose loss in a power cut only makes work happen again, which at-least-once
- * delivery allows (a claim's lease, a webhook attempt's record: the delivery is sent again with
- * the same webhook-id). Never for anything a caller was told is stored. SQLite commits it under
- * `synchronous = NORMAL` on the one connection, held for the whole span so no other transaction
- * commits in between; the next full commit flushes it with its own. PostgreSQL turns
- * `synchronous_commit` off for the transaction. Either way the database stays consistent.
+ * delivery allows (a claim's lease, an event's dispatch, a webhook attempt's record: the delivery
+ * is sent again with the same webhook-id). Never for anything a caller was told is stored.
+ * SQLite commits it under `synchronous = NORMAL` on the one connection, held for the whole span
+ * so no other transaction commits in between; the next full commit flushes it with its own.
+ * PostgreSQL turns `synchronous_commit` off for the transaction. Either way the database stays
+ * consistent.
  */
 export async function unflushedTransaction<T>(
   db: Db,
@@ -342,13 +347,17 @@ export async function unflushedTransaction<T>(
     })
   }
   return db.connection().execute(async (connection) => {
-    const { rows } = await sql<{ synchronous: number }>`pragma synchronous`.execute(connection)
-    const level = rows[0]?.synchronous ?? 2
-    await sql`pragma synchronous = normal`.execute(connection)
+    let level = synchronousLevel.get(db)
+    if (level === undefined) {
+      const { rows } = await sql<{ synchronous: number }>`pragma synchronous`.execute(connection)
+      level = rows[0]?.synchronous ?? 2
+      synchronousLevel.set(db, level)
+    }
+    await connection.executeQuery(UNFLUSHED)
     try {
       return await connection.transaction().execute(work)
     } finally {
-      await sql.raw(`pragma synchronous = ${Number(level)}`).execute(connection)
+      await connection.executeQuery(CompiledQuery.raw(`pragma synchronous = ${Number(level)}`))
     }
   })
 }

@@ -1,5 +1,5 @@
 import { sql } from 'kysely'
-import type { Db, Executor } from '../store/database.js'
+import { type Db, type Executor, unflushedTransaction } from '../store/database.js'
 import { insertDeliveries, type NewDelivery } from '../store/deliveries.js'
 import { claimUndispatchedEvents, markDispatched, type StoredEvent } from '../store/events.js'
 import { findListeners, type Listener } from '../store/subscriptions.js'
@@ -10,7 +10,9 @@ import { type EventBody, renderEventBodies } from './envelope.js'
  * event's topic and sees its group (webhooks.md §2), and marks the events dispatched, all in one
  * transaction: an event is dispatched exactly once, by one dispatcher, even with many workers.
  * Events no subscription wants are only marked. Returns how many events it took and how many
- * deliveries it queued.
+ * deliveries it queued. The commit is not flushed (see `unflushedTransaction`): lost in a power
+ * cut, the events are dispatched again, and a receiver sees any it already had under the same
+ * webhook-id; on SQLite a flush each time blocked the worker 1.5–2 ms per dispatch.
  */
 export async function dispatchEvents(
   db: Db,
@@ -18,7 +20,7 @@ export async function dispatchEvents(
   options: { limit?: number; onSetAside?: (eventId: string, error: unknown) => void } = {},
 ): Promise<{ events: number; deliveries: number }> {
   const limit = options.limit ?? 200
-  return db.transaction().execute(async (tx) => {
+  return unflushedTransaction(db, async (tx) => {
     const events = await claimUndispatchedEvents(tx, limit)
     if (events.length === 0) return { events: 0, deliveries: 0 }
     const listenersOf = new Map<string, Listener[]>()
