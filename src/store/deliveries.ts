@@ -6,7 +6,6 @@ import {
   type DeliveryAttemptsTable,
   type Executor,
   insertRows,
-  inTransaction,
   reusable,
 } from './database.js'
 
@@ -89,44 +88,51 @@ export type AttemptOutcome = {
   nextAttemptAt: number | null
 }
 
-/**
- * Stores an attempt and moves its delivery on, if this sender still holds it (a sender whose
- * lease ran out keeps its attempt in the log but leaves the delivery to whoever holds it now).
- * True when the delivery was updated.
- */
-export async function recordAttempt(
+/** Stores attempts in the delivery log, one statement for a batch of them. */
+export async function insertAttempts(
   db: Executor,
-  delivery: Delivery,
+  attempts: { deliveryId: string; outcome: AttemptOutcome }[],
+): Promise<void> {
+  await insertRows(
+    db,
+    'deliveryAttempts',
+    attempts.map(({ deliveryId, outcome }) => ({
+      id: newId(outcome.sentAt),
+      deliveryId,
+      number: outcome.number,
+      sentAt: outcome.sentAt,
+      durationMs: outcome.durationMs,
+      statusCode: outcome.statusCode,
+      responseBody: outcome.responseBody === '' ? null : outcome.responseBody,
+      error: outcome.error,
+    })),
+  )
+}
+
+/**
+ * Moves a delivery on after an attempt, if this sender still holds it (a sender whose lease ran
+ * out keeps its attempt in the log but leaves the delivery to whoever holds it now). True when
+ * the delivery was updated.
+ */
+export async function settleDelivery(
+  db: Executor,
+  deliveryId: string,
   sender: string,
   outcome: AttemptOutcome,
   at: number,
 ): Promise<boolean> {
-  return inTransaction(db, async (tx) => {
-    await insertRows(tx, 'deliveryAttempts', [
-      {
-        id: newId(outcome.sentAt),
-        deliveryId: delivery.id,
-        number: outcome.number,
-        sentAt: outcome.sentAt,
-        durationMs: outcome.durationMs,
-        statusCode: outcome.statusCode,
-        responseBody: outcome.responseBody === '' ? null : outcome.responseBody,
-        error: outcome.error,
-      },
-    ])
-    const settle = outcome.status === 'delivered' ? settleDelivered : settlePending
-    const updated = await settle(tx, {
-      id: delivery.id,
-      sender,
-      status: outcome.status,
-      attempts: outcome.number,
-      nextAttemptAt: outcome.nextAttemptAt,
-      lastStatusCode: outcome.statusCode,
-      lastError: outcome.error,
-      at,
-    })
-    return Number(updated.numAffectedRows ?? 0) > 0
+  const settle = outcome.status === 'delivered' ? settleDelivered : settlePending
+  const updated = await settle(db, {
+    id: deliveryId,
+    sender,
+    status: outcome.status,
+    attempts: outcome.number,
+    nextAttemptAt: outcome.nextAttemptAt,
+    lastStatusCode: outcome.statusCode,
+    lastError: outcome.error,
+    at,
   })
+  return Number(updated.numAffectedRows ?? 0) > 0
 }
 
 type Settlement = {

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { judgeAttempt } from '../domain/retry.js'
 import { type Db, type Tx, unflushedTransaction } from '../store/database.js'
-import { type Delivery, recordAttempt } from '../store/deliveries.js'
+import { type Delivery, insertAttempts, settleDelivery } from '../store/deliveries.js'
 import { deactivateSubscriptions, lockSubscription, setFailingSince } from '../store/subscriptions.js'
 import type { SendResult } from './sender.js'
 
@@ -114,6 +114,7 @@ export class AttemptRecorder {
       })
     }
     const outcomes: [string, Outcome][] = []
+    const logged: Parameters<typeof insertAttempts>[1] = []
     for (const attempt of batch) {
       const { result, endedAt } = attempt
       const state = health.get(attempt.subscriptionId) as NonNullable<ReturnType<typeof health.get>>
@@ -131,29 +132,25 @@ export class AttemptRecorder {
           ? judged
           : { status: 'failed' as const, nextAttemptAt: null, deactivate: null }
       const redirect = result.statusCode !== null && result.statusCode >= 300 && result.statusCode < 400
-      const held = await recordAttempt(
-        tx,
-        attempt.delivery,
-        this.sender,
-        {
-          number: attempt.number,
-          sentAt: attempt.sentAt,
-          durationMs: result.durationMs,
-          statusCode: result.statusCode,
-          responseBody: result.body,
-          error: result.error ?? (redirect ? 'redirects are not followed' : null),
-          status: verdict.status,
-          nextAttemptAt: verdict.nextAttemptAt,
-        },
-        endedAt,
-      )
+      const outcome = {
+        number: attempt.number,
+        sentAt: attempt.sentAt,
+        durationMs: result.durationMs,
+        statusCode: result.statusCode,
+        responseBody: result.body,
+        error: result.error ?? (redirect ? 'redirects are not followed' : null),
+        status: verdict.status,
+        nextAttemptAt: verdict.nextAttemptAt,
+      }
+      logged.push({ deliveryId: attempt.delivery.id, outcome })
       // An attempt this sender no longer held (its lease ran out) is in the log, but judges nothing.
-      if (!held) continue
+      if (!(await settleDelivery(tx, attempt.delivery.id, this.sender, outcome, endedAt))) continue
       state.failingSince = failingSince
       if (verdict.deactivate && result.statusCode === 410) state.gone ??= verdict.deactivate
       else if (verdict.deactivate) state.givenUp ??= verdict.deactivate
       outcomes.push([attempt.delivery.topic, verdict.status === 'pending' ? 'retrying' : verdict.status])
     }
+    await insertAttempts(tx, logged)
     const at = Math.max(...batch.map((a) => a.endedAt))
     const deactivated: [string, string][] = []
     for (const [id, state] of health) {
