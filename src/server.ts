@@ -3,6 +3,7 @@ import { type App, buildApp } from './app.js'
 import { type Config, loadSecretKey } from './config.js'
 import { LeadWorker } from './jobs/worker.js'
 import { type Bootstrapped, bootstrapIfEmpty } from './services/bootstrap.js'
+import { watchOtherCommits } from './store/commits.js'
 import { connect } from './store/connect.js'
 import type { Db } from './store/database.js'
 import { migrateToLatest } from './store/migrator.js'
@@ -85,9 +86,15 @@ export async function startWorker(config: Config): Promise<{ stop: () => Promise
   })
   worker.start()
   webhooks.start()
+  // Leads and events committed by `ventas api` (or any other process) wake both loops at once.
+  const unwatch = watchOtherCommits(db, () => {
+    worker.nudge()
+    webhooks.nudge()
+  })
   log.info({ worker: worker.name, webhooks: webhooks.name }, 'worker started')
   return {
     stop: async () => {
+      unwatch()
       await Promise.all([worker.stop(), stopWebhooks()])
       await db.destroy()
     },
