@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import SQLite from 'better-sqlite3'
 import {
   CamelCasePlugin,
@@ -20,15 +21,42 @@ import type { Database, Db } from './database.js'
 // int8 (bigint) columns hold epoch milliseconds, well inside Number's exact range.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value))
 
+/** How long a statement waits for another process's write lock before failing with SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 5_000
+const BEGIN = CompiledQuery.raw('begin immediate')
+const FAIL_AT_ONCE = CompiledQuery.raw('pragma busy_timeout = 0')
+const WAIT = CompiledQuery.raw(`pragma busy_timeout = ${BUSY_TIMEOUT_MS}`)
+
 /**
  * SQLite transactions begin IMMEDIATE: they take the write lock at once, so a second process (a
- * CLI command beside `ventas serve`) waits its turn under busy_timeout. With SQLite's default
- * deferred BEGIN, a transaction that reads and then writes fails at once with SQLITE_BUSY when
- * another process wrote in between; busy_timeout does not cover that lock upgrade.
+ * CLI command beside `ventas serve`) waits its turn. With SQLite's default deferred BEGIN, a
+ * transaction that reads and then writes fails at once with SQLITE_BUSY when another process
+ * wrote in between; busy_timeout does not cover that lock upgrade.
+ *
+ * The wait for the lock is asynchronous: BEGIN fails at once when another process holds it and is
+ * tried again after a turn of the event loop, then every millisecond, for up to BUSY_TIMEOUT_MS.
+ * SQLite's own busy handler sleeps inside the call instead (1, 2, 5, 10 ms... as it keeps failing),
+ * and better-sqlite3 is synchronous: `ventas api` beside a `ventas worker` froze for every one of
+ * the other's transactions, and each wait overshot the other's short hold.
  */
 class ImmediateSqliteDriver extends SqliteDriver {
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('begin immediate'))
+    const deadline = Date.now() + BUSY_TIMEOUT_MS
+    await connection.executeQuery(FAIL_AT_ONCE)
+    try {
+      for (let tries = 0; ; tries += 1) {
+        try {
+          await connection.executeQuery(BEGIN)
+          return
+        } catch (error) {
+          if (!String((error as { code?: string }).code).startsWith('SQLITE_BUSY') || Date.now() >= deadline)
+            throw error
+        }
+        await (tries === 0 ? new Promise((resolve) => setImmediate(resolve)) : sleep(1))
+      }
+    } finally {
+      await connection.executeQuery(WAIT)
+    }
   }
 }
 
@@ -80,7 +108,7 @@ export function connect(storage: Storage, options: ConnectOptions = {}): Db {
     const database = new SQLite(storage.path)
     database.pragma('journal_mode = WAL')
     database.pragma(`synchronous = ${options.sqliteSynchronous ?? 'FULL'}`)
-    database.pragma('busy_timeout = 5000')
+    database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
     database.pragma('foreign_keys = ON')
     database.pragma(`wal_autocheckpoint = ${FALLBACK_PAGES}`)
     const checkpointer = startCheckpointer(storage.path)

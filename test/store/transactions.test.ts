@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { sql } from 'kysely'
-import { type Executor, unflushedTransaction } from '../../src/store/database.js'
-import { createTestApp, ENGINE, type TestContext } from '../helper.js'
+import { loadConfig } from '../../src/config.js'
+import { connect } from '../../src/store/connect.js'
+import { type Db, type Executor, unflushedTransaction } from '../../src/store/database.js'
+import { createTestApp, createTestDatabase, ENGINE, type TestContext, type TestDatabase } from '../helper.js'
 
 /** How the connection would commit now: SQLite's synchronous level, PostgreSQL's synchronous_commit. */
 async function commitMode(db: Executor): Promise<string> {
@@ -49,5 +51,46 @@ describe(`transactions that need not be flushed (${ENGINE})`, () => {
     })
     assert.equal(inside, relaxed)
     assert.equal(await other, strict)
+  })
+})
+
+describe("waiting for another connection's write lock (sqlite)", { skip: ENGINE !== 'sqlite' }, () => {
+  let database: TestDatabase
+  let first: Db
+  let second: Db
+  before(async () => {
+    database = await createTestDatabase()
+    first = connect(loadConfig(database.env).storage)
+    second = connect(loadConfig(database.env).storage)
+    await sql`create table notes (body text)`.execute(first)
+  })
+  after(async () => {
+    await first.destroy()
+    await second.destroy()
+    await database.drop()
+  })
+
+  test('a transaction waits for the lock without holding up the event loop, then commits', async () => {
+    let release: () => void = () => {}
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const holding = first.transaction().execute(async (tx) => {
+      await sql`insert into notes values ('first')`.execute(tx)
+      await held
+    })
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    // Waiting inside SQLite's busy handler would block this thread, and with it the commit the
+    // wait is for, until busy_timeout ran out with SQLITE_BUSY.
+    const waiting = second.transaction().execute((tx) => sql`insert into notes values ('second')`.execute(tx))
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    release()
+    await holding
+    await waiting
+    const { rows } = await sql<{ body: string }>`select body from notes order by rowid`.execute(second)
+    assert.deepEqual(
+      rows.map((r) => r.body),
+      ['first', 'second'],
+    )
   })
 })
