@@ -58,6 +58,26 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   }
 }
 
+/**
+ * Two connections of their own to one fresh database, as two processes hold them (each with its
+ * own SQLite connection), with a `notes (body text)` table: for what happens between them.
+ */
+export async function createTwoConnections(): Promise<{ first: Db; second: Db; close: () => Promise<void> }> {
+  const database = await createTestDatabase()
+  const first = connect(loadConfig(database.env).storage)
+  const second = connect(loadConfig(database.env).storage)
+  await first.schema.createTable('notes').addColumn('body', 'text').execute()
+  return {
+    first,
+    second,
+    close: async () => {
+      await first.destroy()
+      await second.destroy()
+      await database.drop()
+    },
+  }
+}
+
 export type TestContext = {
   app: App
   db: Db

@@ -2,11 +2,9 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'kysely'
-import { loadConfig } from '../../src/config.js'
 import { watchOtherCommits } from '../../src/store/commits.js'
-import { connect } from '../../src/store/connect.js'
 import type { Db } from '../../src/store/database.js'
-import { createTestDatabase, ENGINE, type TestDatabase } from '../helper.js'
+import { createTwoConnections, ENGINE } from '../helper.js'
 
 /** Waits until `done()` or `ms` pass; true when it came true. */
 async function eventually(done: () => boolean, ms = 2_000): Promise<boolean> {
@@ -15,20 +13,13 @@ async function eventually(done: () => boolean, ms = 2_000): Promise<boolean> {
 }
 
 describe('waking on commits of another process (sqlite)', { skip: ENGINE !== 'sqlite' }, () => {
-  let database: TestDatabase
   let mine: Db
   let theirs: Db
+  let close: () => Promise<void>
   before(async () => {
-    database = await createTestDatabase()
-    mine = connect(loadConfig(database.env).storage)
-    theirs = connect(loadConfig(database.env).storage)
-    await sql`create table notes (body text)`.execute(mine)
+    ;({ first: mine, second: theirs, close } = await createTwoConnections())
   })
-  after(async () => {
-    await mine.destroy()
-    await theirs.destroy()
-    await database.drop()
-  })
+  after(() => close())
 
   test("another connection's commit wakes the watcher; its own commits and a stopped watcher do not", async () => {
     let wakes = 0

@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { sql } from 'kysely'
-import { loadConfig } from '../../src/config.js'
-import { connect } from '../../src/store/connect.js'
 import { type Db, type Executor, unflushedTransaction } from '../../src/store/database.js'
-import { createTestApp, createTestDatabase, ENGINE, type TestContext, type TestDatabase } from '../helper.js'
+import { createTestApp, createTwoConnections, ENGINE, type TestContext } from '../helper.js'
 
 /** How the connection would commit now: SQLite's synchronous level, PostgreSQL's synchronous_commit. */
 async function commitMode(db: Executor): Promise<string> {
@@ -55,20 +53,13 @@ describe(`transactions that need not be flushed (${ENGINE})`, () => {
 })
 
 describe("waiting for another connection's write lock (sqlite)", { skip: ENGINE !== 'sqlite' }, () => {
-  let database: TestDatabase
   let first: Db
   let second: Db
+  let close: () => Promise<void>
   before(async () => {
-    database = await createTestDatabase()
-    first = connect(loadConfig(database.env).storage)
-    second = connect(loadConfig(database.env).storage)
-    await sql`create table notes (body text)`.execute(first)
+    ;({ first, second, close } = await createTwoConnections())
   })
-  after(async () => {
-    await first.destroy()
-    await second.destroy()
-    await database.drop()
-  })
+  after(() => close())
 
   test('a transaction waits for the lock without holding up the event loop, then commits', async () => {
     let release: () => void = () => {}
