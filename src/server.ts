@@ -87,14 +87,14 @@ export async function startWorker(config: Config): Promise<{ stop: () => Promise
   worker.start()
   webhooks.start()
   // Leads and events committed by `ventas api` (or any other process) wake both loops at once.
-  const unwatch = watchOtherCommits(db, () => {
+  const unwatch = watchOtherCommits(db, config.storage, () => {
     worker.nudge()
     webhooks.nudge()
   })
   log.info({ worker: worker.name, webhooks: webhooks.name }, 'worker started')
   return {
     stop: async () => {
-      unwatch()
+      await unwatch()
       await Promise.all([worker.stop(), stopWebhooks()])
       await db.destroy()
     },

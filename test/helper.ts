@@ -59,17 +59,26 @@ export async function createTestDatabase(): Promise<TestDatabase> {
 }
 
 /**
- * Two connections of their own to one fresh database, as two processes hold them (each with its
- * own SQLite connection), with a `notes (body text)` table: for what happens between them.
+ * Two connections of their own to one fresh, migrated database, as two processes hold them (each
+ * with its own SQLite connection or PostgreSQL pool), and a `notes (body text)` table: for what
+ * happens between them.
  */
-export async function createTwoConnections(): Promise<{ first: Db; second: Db; close: () => Promise<void> }> {
+export async function createTwoConnections(): Promise<{
+  first: Db
+  second: Db
+  storage: Config['storage']
+  close: () => Promise<void>
+}> {
   const database = await createTestDatabase()
-  const first = connect(loadConfig(database.env).storage)
-  const second = connect(loadConfig(database.env).storage)
+  const { storage } = loadConfig(database.env)
+  const first = connect(storage)
+  const second = connect(storage)
+  await migrateToLatest(first)
   await first.schema.createTable('notes').addColumn('body', 'text').execute()
   return {
     first,
     second,
+    storage,
     close: async () => {
       await first.destroy()
       await second.destroy()
