@@ -21,6 +21,7 @@ import { buildSerializer } from './http/serialization.js'
 import { validatorCompiler } from './http/validation.js'
 import type { LeadWorker } from './jobs/worker.js'
 import { LastUsedTracker } from './services/last-used.js'
+import { jobsAnnouncer } from './store/commits.js'
 import type { Db } from './store/database.js'
 import type { WebhookWorker } from './webhooks/worker.js'
 
@@ -34,6 +35,8 @@ declare module 'fastify' {
     leadWorker: LeadWorker | null
     /** The in-process webhook sender (ventas serve), nudged when deliveries are queued again. */
     webhookWorker: WebhookWorker | null
+    /** Tells the workers of other processes that jobs were committed (PostgreSQL; see `jobsAnnouncer`). */
+    announceJobs: () => void
     /** The clock every time-dependent rule reads (office hours, windows); tests inject their own. */
     now: () => number
   }
@@ -112,6 +115,7 @@ export async function buildApp(options: AppOptions) {
   app.decorate('lastUsed', new LastUsedTracker(options.db))
   app.decorate('leadWorker', null as LeadWorker | null)
   app.decorate('webhookWorker', null as WebhookWorker | null)
+  app.decorate('announceJobs', jobsAnnouncer(options.db, options.config.storage))
   app.addHook('onClose', async () => app.lastUsed.close())
 
   app.addHook('onRequest', async (request, reply) => {

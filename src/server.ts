@@ -86,15 +86,21 @@ export async function startWorker(config: Config): Promise<{ stop: () => Promise
   })
   worker.start()
   webhooks.start()
-  // Leads and events committed by `ventas api` (or any other process) wake both loops at once.
-  const unwatch = watchOtherCommits(db, config.storage, () => {
-    worker.nudge()
-    webhooks.nudge()
-  })
+  // Leads another process committed (`ventas api`; on SQLite any commit) wake both loops at once.
+  // Deliveries queued again elsewhere (redeliver, recover) are claimed at the next poll.
+  const watch = watchOtherCommits(
+    db,
+    config.storage,
+    () => {
+      worker.nudge()
+      webhooks.nudge()
+    },
+    { log },
+  )
   log.info({ worker: worker.name, webhooks: webhooks.name }, 'worker started')
   return {
     stop: async () => {
-      await unwatch()
+      await watch.stop()
       await Promise.all([worker.stop(), stopWebhooks()])
       await db.destroy()
     },

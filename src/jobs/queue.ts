@@ -1,7 +1,6 @@
-import { CompiledQuery, type Selectable, sql } from 'kysely'
+import { type Selectable, sql } from 'kysely'
 import { newId } from '../domain/ids.js'
 import { JOB_MAX_ATTEMPTS, jobBackoffMs } from '../domain/retry.js'
-import { JOBS_CHANNEL } from '../store/commits.js'
 import { engineOf } from '../store/connect.js'
 import { chunks, type Executor, insertRows, type JobsTable } from '../store/database.js'
 
@@ -12,20 +11,12 @@ import { chunks, type Executor, insertRows, type JobsTable } from '../store/data
  */
 export type Job = Selectable<JobsTable>
 
-const NOTIFY_JOBS = CompiledQuery.raw(`notify ${JOBS_CHANNEL}`)
-
-/**
- * Queues jobs in the caller's transaction. On PostgreSQL it also notifies `JOBS_CHANNEL`, which
- * PostgreSQL delivers when the transaction commits (once, however many jobs it queued): a
- * `ventas worker` in another process listens for it (`watchOtherCommits`).
- */
 export async function enqueueJobs(
   db: Executor,
   kind: Job['kind'],
   subjectIds: string[],
   at: number,
 ): Promise<void> {
-  if (engineOf(db) === 'postgres') await db.executeQuery(NOTIFY_JOBS)
   await insertRows(
     db,
     'jobs',

@@ -11,8 +11,9 @@ import { type EventBody, renderEventBodies } from './envelope.js'
  * transaction: an event is dispatched exactly once, by one dispatcher, even with many workers.
  * Events no subscription wants are only marked. Returns how many events it took and how many
  * deliveries it queued. The commit is not flushed (see `unflushedTransaction`): lost in a power
- * cut, the events are dispatched again, and a receiver sees any it already had under the same
- * webhook-id; on SQLite a flush each time blocked the worker 1.5–2 ms per dispatch.
+ * cut, the events are dispatched again (their objects rendered again, as they are then), and a
+ * receiver sees any it already had under the same webhook-id; on SQLite a flush each time blocked
+ * the worker 1.5–2 ms per dispatch.
  */
 export async function dispatchEvents(
   db: Db,

@@ -262,8 +262,8 @@ export class WebhookWorker {
     const claimed = await unflushedTransaction(this.db, (tx) =>
       claimDeliveries(tx, this.name, { limit, now: this.now(), leaseMs: this.options.leaseMs, busy }),
     )
-    // Fewer than asked: the rest of what is due is in the lanes it skipped. (A claim that took a full
-    // share leaves an earlier finding true: what it took had been in a skipped lane.)
+    // Fewer than asked: the rest of what is due is in the lanes it skipped. (A claim that took its
+    // whole limit leaves an earlier finding true: what it took had been in a skipped lane.)
     if (claimed.length < limit) this.dry = { at: this.now(), busy: new Set(busy) }
     // A delivery this process still holds (its lease ran out while it waited, was sent or was being
     // recorded) is not taken twice: the claim only renewed its lease.

@@ -4,8 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'kysely'
 import { newId } from '../../src/domain/ids.js'
 import { enqueueJobs } from '../../src/jobs/queue.js'
-import { watchOtherCommits } from '../../src/store/commits.js'
-import type { Db } from '../../src/store/database.js'
+import { jobsAnnouncer, watchOtherCommits } from '../../src/store/commits.js'
 import { createTwoConnections, ENGINE } from '../helper.js'
 
 /** Waits until `done()` or `ms` pass; true when it came true. */
@@ -14,70 +13,90 @@ async function eventually(done: () => boolean, ms = 2_000): Promise<boolean> {
   return done()
 }
 
-const queueLead = (db: Db) => db.transaction().execute((tx) => enqueueJobs(tx, 'lead', [newId()], Date.now()))
-
 describe(`waking on work another process commits (${ENGINE})`, () => {
   let two: Awaited<ReturnType<typeof createTwoConnections>>
+  /** What `ventas api` does for a lead: queue its job, commit, announce it. */
+  let queueLead: () => Promise<void>
   before(async () => {
     two = await createTwoConnections()
+    const announce = jobsAnnouncer(two.second, two.storage)
+    queueLead = async () => {
+      await two.second.transaction().execute((tx) => enqueueJobs(tx, 'lead', [newId()], Date.now()))
+      announce()
+    }
   })
   after(() => two.close())
 
-  test('a job queued by another process wakes the watcher at once; a stopped watcher stays asleep', async () => {
+  /** A watcher on the first connection, counting its wakes, and stopped after `body` whatever happens. */
+  async function watching(body: (wakes: () => number) => Promise<void>): Promise<void> {
     let wakes = 0
-    const stop = watchOtherCommits(two.first, two.storage, () => (wakes += 1), 5)
+    const watch = watchOtherCommits(two.first, two.storage, () => (wakes += 1), { everyMs: 5 })
     try {
-      // PostgreSQL wakes it once when it starts listening, for work queued before; SQLite takes
-      // its first reading of data_version.
-      if (ENGINE === 'postgres') assert.ok(await eventually(() => wakes === 1), 'not listening')
-      else await sleep(30)
-      const before = wakes
-      await queueLead(two.second)
-      assert.ok(await eventually(() => wakes > before), 'not woken by a queued job')
+      await watch.ready
+      await body(() => wakes)
     } finally {
-      await stop() // a listening connection left open would keep the test process alive
+      await watch.stop() // a listening connection left open would keep the test process alive
     }
-    const stopped = wakes
-    await queueLead(two.second)
+  }
+
+  test('a job queued by another process wakes the watcher at once; a stopped watcher stays asleep', async () => {
+    let stoppedAt = 0
+    let count: () => number = () => 0
+    await watching(async (wakes) => {
+      count = wakes
+      // PostgreSQL wakes it once when it starts listening, for work queued before.
+      const before = wakes()
+      assert.equal(before, ENGINE === 'postgres' ? 1 : 0)
+      await queueLead()
+      assert.ok(await eventually(() => wakes() > before), 'not woken by a queued job')
+      await sleep(50)
+      assert.equal(wakes(), before + 1, 'one job woke it more than once')
+    })
+    stoppedAt = count()
+    await queueLead()
     await sleep(50)
-    assert.equal(wakes, stopped, 'a stopped watcher woke')
+    assert.equal(count(), stoppedAt, 'a stopped watcher woke')
   })
 
   test("on SQLite any other connection's commit wakes it, and its own commits never do", {
     skip: ENGINE !== 'sqlite',
   }, async () => {
-    let wakes = 0
-    const stop = watchOtherCommits(two.first, two.storage, () => (wakes += 1), 5)
-    try {
-      await sleep(30)
+    await watching(async (wakes) => {
       await sql`insert into notes values ('mine')`.execute(two.first)
-      await queueLead(two.first)
+      await two.first.transaction().execute((tx) => enqueueJobs(tx, 'lead', [newId()], Date.now()))
       await sleep(50)
-      assert.equal(wakes, 0, 'its own commit woke it')
+      assert.equal(wakes(), 0, 'its own commit woke it')
       await sql`insert into notes values ('theirs')`.execute(two.second)
-      assert.ok(await eventually(() => wakes === 1), `woken ${wakes} times for one commit`)
-      await sleep(50)
-      assert.equal(wakes, 1, 'one commit woke it more than once')
-    } finally {
-      await stop()
-    }
+      assert.ok(await eventually(() => wakes() === 1), `woken ${wakes()} times for one commit`)
+    })
   })
 
   test('on PostgreSQL a listening connection that is lost listens again', {
     skip: ENGINE !== 'postgres',
   }, async () => {
-    let wakes = 0
-    const stop = watchOtherCommits(two.first, two.storage, () => (wakes += 1), 5)
-    try {
-      assert.ok(await eventually(() => wakes === 1), 'not listening')
+    await watching(async (wakes) => {
       await sql`select pg_terminate_backend(pid) from pg_stat_activity
-        where application_name = 'ventas worker: listen'`.execute(two.second)
+        where application_name = 'ventas worker: listen' and datname = current_database()`.execute(two.second)
       // It listens again after a second, and wakes the worker for what was queued meanwhile.
-      assert.ok(await eventually(() => wakes === 2, 5_000), 'did not listen again')
-      await queueLead(two.second)
-      assert.ok(await eventually(() => wakes === 3), 'not woken after listening again')
+      assert.ok(await eventually(() => wakes() === 2, 5_000), 'did not listen again')
+      await queueLead()
+      assert.ok(await eventually(() => wakes() === 3), 'not woken after listening again')
+    })
+  })
+
+  test('on PostgreSQL a watcher never hears the jobs of another schema', {
+    skip: ENGINE !== 'postgres',
+  }, async () => {
+    const other = await createTwoConnections()
+    try {
+      await watching(async (wakes) => {
+        await other.second.transaction().execute((tx) => enqueueJobs(tx, 'lead', [newId()], Date.now()))
+        jobsAnnouncer(other.second, other.storage)()
+        await sleep(200)
+        assert.equal(wakes(), 1, 'woken by a job of another schema')
+      })
     } finally {
-      await stop()
+      await other.close()
     }
   })
 })

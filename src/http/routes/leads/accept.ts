@@ -21,12 +21,15 @@ export async function intakeContext(app: FastifyInstance, request: FastifyReques
 
 /**
  * After a commit: count the new leads and, unless the request applies them itself (v1), wake the
- * in-process worker. A worker woken for a v1 lead claims it first and the request must wait for it.
+ * in-process worker and those of other processes. A worker woken for a v1 lead claims it first and
+ * the request must wait for it.
  */
 export function leadsCommitted(app: FastifyInstance, industry: Industry, count: number, wake = true): void {
   if (count === 0) return
   app.leadMetrics.accepted.inc({ industry }, count)
-  if (wake) app.leadWorker?.nudge()
+  if (!wake) return
+  app.leadWorker?.nudge()
+  app.announceJobs()
 }
 
 export function refusalError(refusal: Refusal): ApiError {
