@@ -49,6 +49,10 @@ const dead = await startReceiver('hang')
 const t = await createTestApp({ now: Date.now(), env: { VENTAS_WEBHOOK_ALLOW_PRIVATE: 'true' } })
 const { account, group, integration } = await benchAccount(t)
 
+/** A subscription of the bench key to the `leads` topic at `url`. */
+const subscribeLeads = (url: string) =>
+  subscribe(t.db, integration, { topics: ['leads'], callbackUrl: url }, t.secretKey, Date.now())
+
 /** Stores and processes `count` leads (not timed): their `leads` events wait in the outbox. */
 async function fillOutbox(count: number, seed: number) {
   const { leads: inputs } = generatePeopleLeads(count, 0.3, seed)
@@ -121,24 +125,12 @@ async function barePosts(count: number): Promise<number> {
 const WARMUP = Math.min(500, total)
 await barePosts(WARMUP)
 const baseline = await barePosts(total)
-const warm = await subscribe(
-  t.db,
-  integration,
-  { topics: ['leads'], callbackUrl: fast.url },
-  t.secretKey,
-  Date.now(),
-)
+const warm = await subscribeLeads(fast.url)
 await deliverAll(warm.id, await fillOutbox(WARMUP, 3))
 await unsubscribe(t.db, warm, Date.now())
 
 // One subscription, a fast receiver.
-const alone = await subscribe(
-  t.db,
-  integration,
-  { topics: ['leads'], callbackUrl: fast.url },
-  t.secretKey,
-  Date.now(),
-)
+const alone = await subscribeLeads(fast.url)
 const events = await fillOutbox(total, 1)
 const aloneSeconds = await deliverAll(alone.id, events)
 report('deliveries, one fast receiver', events / aloneSeconds, 'deliveries/s', { deliveries: events })
@@ -147,14 +139,8 @@ report('baseline: bare undici POSTs, same concurrency', baseline, 'requests/s')
 // Fan-out: the fast receiver again, beside a subscription whose receiver never answers.
 await unsubscribe(t.db, alone, Date.now())
 await updateAccount(t.db, account.id, { webhookFanOut: true })
-const beside = await subscribe(
-  t.db,
-  integration,
-  { topics: ['leads'], callbackUrl: fast.url },
-  t.secretKey,
-  Date.now(),
-)
-await subscribe(t.db, integration, { topics: ['leads'], callbackUrl: dead.url }, t.secretKey, Date.now())
+const beside = await subscribeLeads(fast.url)
+await subscribeLeads(dead.url)
 const moreEvents = await fillOutbox(total, 2)
 const besideSeconds = await deliverAll(beside.id, moreEvents)
 report('deliveries, fast receiver beside a dead one', moreEvents / besideSeconds, 'deliveries/s')
