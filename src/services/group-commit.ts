@@ -1,4 +1,4 @@
-import type { Db, Tx } from '../store/database.js'
+import { type Db, deferredFlushTransaction, flushDeferred, type Tx } from '../store/database.js'
 import { withRaceRetry } from './merging.js'
 
 type Pending<In, Out> = { input: In; resolve: (value: Out) => void; reject: (error: unknown) => void }
@@ -38,17 +38,22 @@ export class GroupCommit<In, Out> {
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
       const group = this.queue.splice(0, MAX_SHARED)
-      if (group.length > 1 && (await this.together(group))) continue
+      if (await this.together(group)) continue
       for (const pending of group) await this.alone(pending)
     }
     this.draining = false
   }
 
-  /** True when the group committed and every caller has its answer. */
+  /**
+   * True when the group committed and every caller has its answer. The commit's flush to disk
+   * runs apart (`flushDeferred`; on SQLite off the event loop, so the next group's requests are
+   * read and checked meanwhile), and the callers are answered once it is done. A failed flush
+   * fails the whole group: its commit stands, so the work is not run again.
+   */
   private async together(group: Pending<In, Out>[]): Promise<boolean> {
     let outputs: Out[]
     try {
-      outputs = await this.db.transaction().execute((tx) =>
+      outputs = await deferredFlushTransaction(this.db, (tx) =>
         this.work(
           tx,
           group.map((p) => p.input),
@@ -56,6 +61,12 @@ export class GroupCommit<In, Out> {
       )
     } catch {
       return false
+    }
+    try {
+      await flushDeferred(this.db)
+    } catch (error) {
+      for (const pending of group) pending.reject(error)
+      return true
     }
     for (const [i, pending] of group.entries()) pending.resolve(outputs[i] as Out)
     return true
