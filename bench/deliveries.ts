@@ -3,7 +3,9 @@
  * process, beside a same-run baseline: the same number of POSTs of the same bodies from a bare
  * undici client at the same concurrency (8, a subscription's share), with no Ventas code. Then
  * the same with a second subscription whose receiver never answers: the fast one's rate must
- * hold. Both the client and the worker first send 500 untimed (a warm-up). Usage:
+ * hold. Both the client and the worker first send 500 untimed (a warm-up). Each figure comes with
+ * this process's CPU time per delivery (per POST for the client): a sender in one process has
+ * 1,000,000 / rate µs of a core for each. Usage:
  *   npm run bench -- deliveries [--leads 2000]
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench -- deliveries
  * Leads are stored and processed first (not timed); the timed part starts with the events in
@@ -67,8 +69,14 @@ async function fillOutbox(count: number, seed: number) {
   return leads.length
 }
 
-/** Runs a webhook worker until `expected` deliveries of `subscriptionId` are delivered; returns seconds. */
-async function deliverAll(subscriptionId: string, expected: number): Promise<number> {
+/**
+ * Runs a webhook worker until `expected` deliveries of `subscriptionId` are delivered; returns the
+ * seconds and this process's CPU time per delivery (µs, every thread: the worker is all it runs then).
+ */
+async function deliverAll(
+  subscriptionId: string,
+  expected: number,
+): Promise<{ seconds: number; cpuUs: number }> {
   const sender = new WebhookSender({ allowPrivate: true, userAgent: 'Ventas-Webhooks/bench' })
   // Counted as the worker records them (the dead receiver's attempts never end while timed), so
   // the timed part runs no queries of its own; the database is checked once it is over.
@@ -86,9 +94,11 @@ async function deliverAll(subscriptionId: string, expected: number): Promise<num
     },
   })
   const started = performance.now()
+  const cpu = process.cpuUsage()
   worker.start()
   await finished
   const seconds = (performance.now() - started) / 1000
+  const { user, system } = process.cpuUsage(cpu)
   await worker.stop(0)
   await sender.close()
   const row = await t.db
@@ -98,15 +108,16 @@ async function deliverAll(subscriptionId: string, expected: number): Promise<num
     .where('status', '=', 'delivered')
     .executeTakeFirstOrThrow()
   if (Number(row.n) !== expected) throw new Error(`${row.n} of ${expected} deliveries are delivered`)
-  return seconds
+  return { seconds, cpuUs: (user + system) / expected }
 }
 
 // Baseline: the bare client, same receiver, same concurrency, bodies of the same size.
 const sample = JSON.stringify({ topic: 'leads', type: 'processed', padding: 'x'.repeat(1200) })
-async function barePosts(count: number): Promise<number> {
+async function barePosts(count: number): Promise<{ rate: number; cpuUs: number }> {
   const agent = new Agent()
   let next = 0
   const started = performance.now()
+  const cpu = process.cpuUsage()
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
       while (next++ < count) {
@@ -116,8 +127,9 @@ async function barePosts(count: number): Promise<number> {
     }),
   )
   const rate = count / ((performance.now() - started) / 1000)
+  const { user, system } = process.cpuUsage(cpu)
   await agent.close()
-  return rate
+  return { rate, cpuUs: (user + system) / count }
 }
 
 // Warm-up, untimed: the bare client and the worker each send WARMUP first, so neither figure pays
@@ -132,9 +144,14 @@ await unsubscribe(t.db, warm, Date.now())
 // One subscription, a fast receiver.
 const alone = await subscribeLeads(fast.url)
 const events = await fillOutbox(total, 1)
-const aloneSeconds = await deliverAll(alone.id, events)
-report('deliveries, one fast receiver', events / aloneSeconds, 'deliveries/s', { deliveries: events })
-report('baseline: bare undici POSTs, same concurrency', baseline, 'requests/s')
+const { seconds: aloneSeconds, cpuUs } = await deliverAll(alone.id, events)
+report('deliveries, one fast receiver', events / aloneSeconds, 'deliveries/s', {
+  deliveries: events,
+  cpuUsPerDelivery: Math.round(cpuUs),
+})
+report('baseline: bare undici POSTs, same concurrency', baseline.rate, 'requests/s', {
+  cpuUsPerPost: Math.round(baseline.cpuUs),
+})
 
 // Fan-out: the fast receiver again, beside a subscription whose receiver never answers.
 await unsubscribe(t.db, alone, Date.now())
@@ -142,7 +159,7 @@ await updateAccount(t.db, account.id, { webhookFanOut: true })
 const beside = await subscribeLeads(fast.url)
 await subscribeLeads(dead.url)
 const moreEvents = await fillOutbox(total, 2)
-const besideSeconds = await deliverAll(beside.id, moreEvents)
+const { seconds: besideSeconds } = await deliverAll(beside.id, moreEvents)
 report('deliveries, fast receiver beside a dead one', moreEvents / besideSeconds, 'deliveries/s')
 console.log(
   JSON.stringify({
@@ -155,7 +172,7 @@ console.log(
   JSON.stringify({
     engine: ENGINE,
     figure: 'one fast receiver / baseline',
-    value: Number((events / aloneSeconds / baseline).toFixed(2)),
+    value: Number((events / aloneSeconds / baseline.rate).toFixed(2)),
   }),
 )
 fast.child.kill('SIGTERM')
