@@ -1,4 +1,4 @@
-import { type Db, deferredFlushTransaction, flushDeferred, type Tx } from '../store/database.js'
+import type { Db, Tx } from '../store/database.js'
 import { withRaceRetry } from './merging.js'
 
 type Pending<In, Out> = { input: In; resolve: (value: Out) => void; reject: (error: unknown) => void }
@@ -44,21 +44,11 @@ export class GroupCommit<In, Out> {
     this.draining = false
   }
 
-  /**
-   * True when the group committed and every caller has its answer. The commit's flush to disk
-   * runs apart (`flushDeferred`; on SQLite off the event loop, so the next group's requests are
-   * read and checked meanwhile), and the callers are answered once it is done. A failed flush
-   * fails the whole group: its commit stands, so the work is not run again.
-   *
-   * Only groups of two or more: they form when requests come faster than commits, which is when
-   * the event loop has other work to do during a flush. A lone request flushes inside its commit
-   * (`alone`): `ventas serve` at a steady 500 v1 requests/s answered later when each one's flush
-   * waited for the thread pool and a turn of the event loop (p50 7–20 ms became 21–39 ms).
-   */
+  /** True when the group committed and every caller has its answer. */
   private async together(group: Pending<In, Out>[]): Promise<boolean> {
     let outputs: Out[]
     try {
-      outputs = await deferredFlushTransaction(this.db, (tx) =>
+      outputs = await this.db.transaction().execute((tx) =>
         this.work(
           tx,
           group.map((p) => p.input),
@@ -66,12 +56,6 @@ export class GroupCommit<In, Out> {
       )
     } catch {
       return false
-    }
-    try {
-      await flushDeferred(this.db)
-    } catch (error) {
-      for (const pending of group) pending.reject(error)
-      return true
     }
     for (const [i, pending] of group.entries()) pending.resolve(outputs[i] as Out)
     return true

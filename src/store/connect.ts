@@ -15,9 +15,8 @@ import {
 } from 'kysely'
 import pg from 'pg'
 import type { Storage } from '../config.js'
-import { FALLBACK_PAGES, startCheckpointer } from './checkpointer.js'
+import { type Checkpointer, FALLBACK_PAGES, startCheckpointer } from './checkpointer.js'
 import type { Database, Db } from './database.js'
-import { WalFlusher } from './wal-flusher.js'
 
 // int8 (bigint) columns hold epoch milliseconds, well inside Number's exact range.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value))
@@ -77,11 +76,11 @@ class ImmediateSqliteDialect extends SqliteDialect {
  * The handful of distinct statements a process runs are kept prepared instead (a query is one
  * statement; Kysely runs one at a time on its single SQLite connection, so none is ever busy).
  */
-function reusing(database: SQLite.Database, closeAlso: () => void): SqliteDatabase {
+function reusing(database: SQLite.Database, checkpointer: Checkpointer): SqliteDatabase {
   const prepared = new Map<string, SQLite.Statement>()
   return {
     close: () => {
-      closeAlso()
+      checkpointer.stop()
       database.close()
     },
     prepare(sql) {
@@ -109,38 +108,21 @@ export function connect(storage: Storage, options: ConnectOptions = {}): Db {
     mkdirSync(dirname(storage.path), { recursive: true })
     const database = new SQLite(storage.path)
     database.pragma('journal_mode = WAL')
-    const synchronous = options.sqliteSynchronous ?? 'FULL'
-    database.pragma(`synchronous = ${synchronous}`)
+    database.pragma(`synchronous = ${options.sqliteSynchronous ?? 'FULL'}`)
     database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
     database.pragma('foreign_keys = ON')
     database.pragma(`wal_autocheckpoint = ${FALLBACK_PAGES}`)
     const checkpointer = startCheckpointer(storage.path)
-    // Under NORMAL nothing is flushed per commit, so there is nothing to flush off the event loop.
-    const flusher = synchronous === 'FULL' ? new WalFlusher(`${storage.path}-wal`) : undefined
-    const db = new Kysely<Database>({
-      dialect: new ImmediateSqliteDialect({
-        database: reusing(database, () => {
-          checkpointer.stop()
-          flusher?.close()
-        }),
-      }),
+    return new Kysely<Database>({
+      dialect: new ImmediateSqliteDialect({ database: reusing(database, checkpointer) }),
       plugins,
     })
-    if (flusher) walFlushers.set(db, flusher)
-    return db
   }
   const pool = new pg.Pool({
     connectionString: storage.url,
     max: options.poolSize ?? 10,
   })
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins })
-}
-
-const walFlushers = new WeakMap<Db, WalFlusher>()
-
-/** The WAL flusher of a SQLite database whose commits are to be flushed (synchronous FULL); none on PostgreSQL. */
-export function walFlusherOf(db: Db): WalFlusher | undefined {
-  return walFlushers.get(db)
 }
 
 export function engineOf(db: Db): 'sqlite' | 'postgres' {

@@ -8,7 +8,7 @@ import {
   sql,
   type Transaction,
 } from 'kysely'
-import { engineOf, walFlusherOf } from './connect.js'
+import { engineOf } from './connect.js'
 
 /**
  * The database as Kysely sees it, one interface per table. Conventions that hold on both engines:
@@ -360,28 +360,6 @@ export async function unflushedTransaction<T>(
       await connection.executeQuery(CompiledQuery.raw(`pragma synchronous = ${Number(level)}`))
     }
   })
-}
-
-/**
- * Runs `work` in a transaction whose commit is flushed to disk apart, by `flushDeferred`, which
- * the caller awaits before telling anyone the work is stored. On SQLite (synchronous FULL) the
- * commit is written without waiting for the disk and `flushDeferred` flushes the WAL off the
- * event loop (store/wal-flusher.ts): the fsync that FULL makes inside the commit blocked the event
- * loop, 19 % of `ventas api`'s time under load. Elsewhere the commit waits for the disk itself.
- */
-export function deferredFlushTransaction<T>(
-  db: Db,
-  work: (tx: Transaction<Database>) => Promise<T>,
-): Promise<T> {
-  return walFlusherOf(db) ? unflushedTransaction(db, work) : db.transaction().execute(work)
-}
-
-/**
- * Resolves once every `deferredFlushTransaction` committed so far is on disk. A rejection means
- * the commits are made but perhaps not durable: report the failure, and never run them again.
- */
-export async function flushDeferred(db: Db): Promise<void> {
-  await walFlusherOf(db)?.flush()
 }
 
 /** Runs `work` in the caller's transaction when there is one, else in a new one. */

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict'
-import { renameSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import { sql } from 'kysely'
 import { GroupCommit } from '../../src/services/group-commit.js'
 import { checkLead, storeLeads, storeRequests } from '../../src/services/intake.js'
-import { createTestApp, createTwoConnections, ENGINE, type TestContext } from '../helper.js'
+import { createTestApp, ENGINE, type TestContext } from '../helper.js'
 import { type Seed, seed } from '../seed.js'
 
 describe(`group commit (${ENGINE})`, () => {
@@ -145,36 +144,4 @@ describe(`group commit (${ENGINE})`, () => {
           .executeTakeFirstOrThrow()
       ).n,
     )
-})
-
-describe('group commit when the flush to disk fails (sqlite)', { skip: ENGINE !== 'sqlite' }, () => {
-  test('every caller of the group gets the failure, and the committed work is not run again', async () => {
-    const { first: db, storage, close } = await createTwoConnections()
-    try {
-      // The flusher opens the WAL at its first flush: moved away, that open fails (ENOENT) after
-      // the group's commit, as a failing disk would fail the fdatasync.
-      if (storage.engine !== 'sqlite') throw new Error('a SQLite test')
-      const wal = `${storage.path}-wal`
-      renameSync(wal, `${wal}.moved`)
-      const calls: string[][] = []
-      const committer = new GroupCommit<string, string>(db, async (tx, inputs) => {
-        calls.push(inputs)
-        for (const v of inputs) await sql`insert into notes (body) values (${v})`.execute(tx)
-        return inputs.map((v) => `stored ${v}`)
-      })
-      const settled = await Promise.allSettled(['a', 'b'].map((v) => committer.add(v)))
-      assert.deepEqual(
-        settled.map((r) => (r.status === 'rejected' ? (r.reason as { code?: string }).code : r.value)),
-        ['ENOENT', 'ENOENT'],
-      )
-      assert.deepEqual(calls, [['a', 'b']], 'committed once, never run again alone')
-      const { rows } = await sql<{ body: string }>`select body from notes order by body`.execute(db)
-      assert.deepEqual(
-        rows.map((r) => r.body),
-        ['a', 'b'],
-      )
-    } finally {
-      await close()
-    }
-  })
 })

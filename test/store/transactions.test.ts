@@ -1,18 +1,7 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { sql } from 'kysely'
-import { walFlusherOf } from '../../src/store/connect.js'
-import {
-  type Db,
-  deferredFlushTransaction,
-  type Executor,
-  flushDeferred,
-  unflushedTransaction,
-} from '../../src/store/database.js'
-import { WalFlusher } from '../../src/store/wal-flusher.js'
+import { type Db, type Executor, unflushedTransaction } from '../../src/store/database.js'
 import { createTestApp, createTwoConnections, ENGINE, type TestContext } from '../helper.js'
 
 /** How the connection would commit now: SQLite's synchronous level, PostgreSQL's synchronous_commit. */
@@ -60,60 +49,6 @@ describe(`transactions that need not be flushed (${ENGINE})`, () => {
     })
     assert.equal(inside, relaxed)
     assert.equal(await other, strict)
-  })
-})
-
-describe(`commits flushed apart (${ENGINE})`, () => {
-  let t: TestContext
-  before(async () => {
-    t = await createTestApp()
-  })
-  after(() => t.close())
-
-  test('SQLite commits without the flush and flushes the WAL apart; PostgreSQL commits flushed', async () => {
-    const flusher = walFlusherOf(t.db)
-    assert.equal(flusher !== undefined, ENGINE === 'sqlite')
-    const flushed = flusher?.completed ?? 0
-    const inside = await deferredFlushTransaction(t.db, (tx) => commitMode(tx))
-    assert.equal(inside, ENGINE === 'sqlite' ? 'normal' : 'on')
-    assert.equal(flusher?.completed ?? 0, flushed, 'nothing flushed before it is asked for')
-    await flushDeferred(t.db)
-    if (flusher) assert.equal(flusher.completed, flushed + 1)
-    assert.equal(await commitMode(t.db), ENGINE === 'sqlite' ? 'full' : 'on')
-  })
-})
-
-describe('the WAL flusher', () => {
-  const file = () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'ventas-flush-')), 'ventas.db-wal')
-    writeFileSync(path, 'frames')
-    return path
-  }
-
-  test('a caller that comes while a flush runs waits for the next, which serves all who came meanwhile', async () => {
-    const flusher = new WalFlusher(file())
-    const seen: number[] = []
-    const callers = [flusher.flush(), flusher.flush(), flusher.flush()].map((p) =>
-      p.then(() => seen.push(flusher.completed)),
-    )
-    await Promise.all(callers)
-    assert.deepEqual(seen, [1, 2, 2], 'the first flush, then one more for the two that came during it')
-    await flusher.flush()
-    assert.equal(flusher.completed, 3, 'idle again: the next caller starts a flush at once')
-    flusher.close()
-  })
-
-  test('a failed flush reaches its callers, and the next caller tries again', async () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'ventas-flush-')), 'missing-wal')
-    const flusher = new WalFlusher(path)
-    const first = flusher.flush()
-    const second = flusher.flush()
-    await assert.rejects(first, { code: 'ENOENT' })
-    await assert.rejects(second, { code: 'ENOENT' }, 'the queued flush ran, and failed on its own')
-    writeFileSync(path, 'frames')
-    await flusher.flush()
-    assert.equal(flusher.completed, 1)
-    flusher.close()
   })
 })
 
