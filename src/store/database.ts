@@ -389,15 +389,16 @@ type Columns<T extends keyof Database> = keyof Database[T] & string
  * undefined gets DEFAULT on PostgreSQL and null on SQLite (which has no DEFAULT in VALUES).
  * `conflict` adds ON CONFLICT, in words both engines share: `update` sets those columns from the
  * new row, and without it the row is skipped (DO NOTHING). 500 rows of the widest table (27
- * columns) stay well under SQLite's 32,766 bound values.
+ * columns) stay well under SQLite's 32,766 bound values. Returns how many rows were written.
  */
 export async function insertRows<T extends keyof Database & string>(
   db: Executor,
   table: T,
   rows: Insertable<Database[T]>[],
   conflict?: { on: Columns<T>[]; update?: Columns<T>[] },
-): Promise<void> {
+): Promise<number> {
   const postgres = engineOf(db) === 'postgres'
+  let inserted = 0
   const onConflict = conflict
     ? ` on conflict (${conflict.on.map(quoted).join(', ')}) do ${
         conflict.update?.length
@@ -426,10 +427,12 @@ export async function insertRows<T extends keyof Database & string>(
       tuples.push(`(${marks.join(', ')})`)
     }
     const names = `${quoted(table)} (${columns.map(quoted).join(', ')})`
-    await db.executeQuery(
+    const result = await db.executeQuery(
       CompiledQuery.raw(`insert into ${names} values ${tuples.join(', ')}${onConflict}`, parameters),
     )
+    inserted += Number(result.numAffectedRows ?? 0)
   }
+  return inserted
 }
 
 /** A camelCase name as the camel-case plugin writes it in SQL: snake_case, double-quoted. */

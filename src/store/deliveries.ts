@@ -22,17 +22,42 @@ export type NewDelivery = Pick<
   'accountId' | 'subscriptionId' | 'eventId' | 'topic' | 'type' | 'body'
 >
 
-export async function insertDeliveries(db: Executor, deliveries: NewDelivery[], at: number): Promise<void> {
-  const rows = deliveries.map((d) => ({
+/**
+ * Queues deliveries, due now. Those with `leased` set are claimed at once by `lease.sender` (a
+ * dispatcher taking what its lanes have room for). Returns the rows as written; when an event
+ * already had a delivery to a subscription (its row stays, this one is skipped), the leases of
+ * this call are given back and none is returned, so no caller holds a row that is not there.
+ */
+export async function insertDeliveries(
+  db: Executor,
+  deliveries: (NewDelivery & { leased?: boolean })[],
+  at: number,
+  lease?: { sender: string; leaseMs: number },
+): Promise<{ leased: Delivery[] }> {
+  const rows: Delivery[] = deliveries.map(({ leased, ...d }) => ({
     ...d,
     id: newId(at),
     status: 'pending' as const,
     attempts: 0,
     nextAttemptAt: at,
+    lockedBy: lease && leased ? lease.sender : null,
+    lockedUntil: lease && leased ? at + lease.leaseMs : null,
+    lastStatusCode: null,
+    lastError: null,
+    deliveredAt: null,
     createdAt: at,
     updatedAt: at,
   }))
-  await insertRows(db, 'deliveries', rows, { on: ['eventId', 'subscriptionId'] })
+  const inserted = await insertRows(db, 'deliveries', rows, { on: ['eventId', 'subscriptionId'] })
+  const leased = rows.filter((row) => row.lockedBy !== null)
+  if (!lease || leased.length === 0) return { leased: [] }
+  if (inserted === rows.length) return { leased }
+  await releaseDeliveries(
+    db,
+    lease.sender,
+    leased.map((row) => row.id),
+  )
+  return { leased: [] }
 }
 
 /**

@@ -7,7 +7,7 @@ import { type Db, unflushedTransaction } from '../store/database.js'
 import { claimDeliveries, type Delivery, purgeDeliveries, releaseDeliveries } from '../store/deliveries.js'
 import { findEventBodies } from '../store/events.js'
 import { findSubscriptionsByIds, type Subscription, signingSecrets } from '../store/subscriptions.js'
-import { dispatchEvents } from './dispatcher.js'
+import { type DispatchLease, dispatchEvents, type LeasedDelivery } from './dispatcher.js'
 import { envelope } from './envelope.js'
 import { AttemptRecorder, type Outcome } from './recorder.js'
 import type { SendResult } from './sender.js'
@@ -53,13 +53,7 @@ export function leaseFor(timeoutMs: number, marginMs: number): number {
 }
 
 /** A claimed delivery with what its attempt sends. */
-type Work = {
-  delivery: Delivery
-  subscription: Subscription
-  objects: string
-  received: number
-  sequence: number | null
-}
+type Work = LeasedDelivery & { subscription: Subscription }
 
 /**
  * Delivers webhooks: dispatches new events into deliveries, claims due deliveries and sends them,
@@ -209,14 +203,16 @@ export class WebhookWorker {
     if (!this.dispatchDue && Date.now() - this.lastDispatch < (this.options.pollMs ?? 250)) return 0
     this.dispatchDue = false
     this.lastDispatch = Date.now()
-    const { events, deliveries } = await this.dispatch()
-    // Only new deliveries make a claim worth making again; events no subscription wants do not.
-    if (deliveries > 0) this.dry = undefined
+    const { events, deliveries, leased } = await this.dispatch(this.leaseAtDispatch())
+    // Only new deliveries left in the queue make a claim worth making again; events no
+    // subscription wants, and deliveries leased here, do not.
+    if (deliveries > leased.length) this.dry = undefined
     if (events >= DISPATCH_BATCH) this.dispatchDue = true
+    if (leased.length > 0) await this.enqueue(leased)
     return events
   }
 
-  private dispatch() {
+  private dispatch(lease?: DispatchLease) {
     return dispatchEvents(this.db, this.now(), {
       limit: DISPATCH_BATCH,
       onSetAside: (eventId, error) =>
@@ -224,7 +220,35 @@ export class WebhookWorker {
           { err: error, eventId },
           'event set aside: it could not be rendered for delivery',
         ),
+      lease,
     })
+  }
+
+  /**
+   * What a dispatch may lease for this process's lanes: the room each lane has (up to LANE_ROUNDS
+   * of its share, within maxInFlight), for subscriptions with nothing else due. That is known
+   * only while the last claim's finding holds (see `dry`): it took every due delivery outside the
+   * lanes it skipped, so a new delivery leased here overtakes none (a lane it skipped gets no
+   * room). Otherwise nothing is leased, and the claim takes the queue oldest first.
+   */
+  private leaseAtDispatch(): DispatchLease | undefined {
+    const dry = this.dry
+    if (!dry || this.now() - dry.at >= (this.options.pollMs ?? 250) || this.stopping) return undefined
+    let free = this.maxInFlight - this.load
+    return {
+      sender: this.name,
+      leaseMs: this.options.leaseMs,
+      room: (subscriptionId) => {
+        if (dry.busy.has(subscriptionId)) return 0
+        const lane = this.lanes.get(subscriptionId)
+        const room = Math.min(
+          free,
+          LANE_ROUNDS * this.perSubscription - (lane ? lane.open + lane.waiting.length : 0),
+        )
+        free -= Math.max(0, room)
+        return room
+      },
+    }
   }
 
   /** Runs retention once an hour; counts as no work (it must not keep the loop from idling). */
@@ -269,46 +293,62 @@ export class WebhookWorker {
     // recorded) is not taken twice: the claim only renewed its lease.
     const keep = claimed.filter((d) => !this.held.has(d.id))
     if (keep.length === 0) return 0
-    let loaded: [Map<string, Subscription>, Awaited<ReturnType<typeof findEventBodies>>]
+    let events: Awaited<ReturnType<typeof findEventBodies>>
     try {
-      loaded = await Promise.all([
-        findSubscriptionsByIds(
-          this.db,
-          [...new Set(keep.map((d) => d.subscriptionId))],
-          this.options.secretKey,
-        ),
-        findEventBodies(
-          this.db,
-          keep.map((d) => d.eventId),
-        ),
-      ])
-    } catch (error) {
-      // Give the claim back rather than leave it until the lease runs out.
-      await releaseDeliveries(
+      events = await findEventBodies(
         this.db,
-        this.name,
-        keep.map((d) => d.id),
-      ).catch(() => undefined)
+        keep.map((d) => d.eventId),
+      )
+    } catch (error) {
+      await this.giveBack(keep)
       throw error
     }
-    const [subscriptions, events] = loaded
-    for (const delivery of keep) {
-      this.held.add(delivery.id)
-      const subscription = subscriptions.get(delivery.subscriptionId) as Subscription
-      const event = events.get(delivery.eventId)
+    await this.enqueue(
+      keep.map((delivery) => {
+        const event = events.get(delivery.eventId)
+        return {
+          delivery,
+          objects: delivery.body ?? event?.body ?? '{}',
+          received: event?.createdAt ?? delivery.createdAt,
+          sequence: event?.sequence ?? null,
+        }
+      }),
+    )
+    return keep.length
+  }
+
+  /** Puts deliveries this process holds into their lanes, with their subscriptions, and starts what the lanes allow. */
+  private async enqueue(claimed: LeasedDelivery[]): Promise<void> {
+    const deliveries = claimed.map((c) => c.delivery)
+    let subscriptions: Map<string, Subscription>
+    try {
+      subscriptions = await findSubscriptionsByIds(
+        this.db,
+        [...new Set(deliveries.map((d) => d.subscriptionId))],
+        this.options.secretKey,
+      )
+    } catch (error) {
+      await this.giveBack(deliveries)
+      throw error
+    }
+    for (const work of claimed) {
+      this.held.add(work.delivery.id)
+      const subscription = subscriptions.get(work.delivery.subscriptionId) as Subscription
       const lane = this.lanes.get(subscription.id) ?? { open: 0, waiting: [] }
       this.lanes.set(subscription.id, lane)
-      lane.waiting.push({
-        delivery,
-        subscription,
-        objects: delivery.body ?? event?.body ?? '{}',
-        received: event?.createdAt ?? delivery.createdAt,
-        sequence: event?.sequence ?? null,
-      })
+      lane.waiting.push({ ...work, subscription })
       this.load += 1
     }
-    for (const id of new Set(keep.map((d) => d.subscriptionId))) this.pump(id)
-    return keep.length
+    for (const id of new Set(deliveries.map((d) => d.subscriptionId))) this.pump(id)
+  }
+
+  /** Gives a claim back rather than leave it until the lease runs out. */
+  private async giveBack(deliveries: Delivery[]): Promise<void> {
+    await releaseDeliveries(
+      this.db,
+      this.name,
+      deliveries.map((d) => d.id),
+    ).catch(() => undefined)
   }
 
   /** Starts the waiting deliveries of a lane while it has fewer than its share open. */

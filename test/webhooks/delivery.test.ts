@@ -608,6 +608,64 @@ describe(`webhook subscriptions and delivery (${ENGINE})`, () => {
     assert.ok(event.dispatchedAt, 'set aside, so it no longer holds up the outbox')
   })
 
+  test("a dispatch leases up to each subscription's room; an event dispatched again leases nothing", async () => {
+    const r = await receiver()
+    const sub = await subscribeTo(h, r, ['leads'])
+    for (let i = 0; i < 3; i++) await h.lead({ utmSource: 'web', phones: [nextPhone()] })
+    while ((await new LeadWorker(h.t.db, { now: () => h.t.clock.now }).runOnce()) > 0) {}
+    const lease = (sender: string) => ({
+      sender,
+      leaseMs: 60_000,
+      room: (id: string) => (id === sub.id ? 2 : 0),
+    })
+    const { leased } = await dispatchEvents(h.t.db, h.t.clock.now, { lease: lease('dispatch-test') })
+    const rows = await h.t.db
+      .selectFrom('deliveries')
+      .innerJoin('events', 'events.id', 'deliveries.eventId')
+      .select(['deliveries.id', 'lockedBy', 'lockedUntil', 'events.body'])
+      .where('subscriptionId', '=', sub.id)
+      .orderBy('deliveries.eventId')
+      .execute()
+    assert.deepEqual(
+      rows.map((row) => [row.lockedBy, row.lockedUntil]),
+      [
+        ['dispatch-test', h.t.clock.now + 60_000],
+        ['dispatch-test', h.t.clock.now + 60_000],
+        [null, null],
+      ],
+      'the two oldest events leased, the third left for a claim',
+    )
+    assert.deepEqual(
+      leased.map((l) => [l.delivery.id, l.objects]),
+      rows.slice(0, 2).map((row) => [row.id, row.body]),
+      'returned with the objects the attempt sends',
+    )
+
+    // The third event dispatched again (an operator cleared its dispatched_at) beside a new one:
+    // its delivery is already there, so its new row is skipped, and the dispatch's other lease
+    // (the new event's) is given back, so no caller holds a row that was not written.
+    const third = await h.t.db
+      .selectFrom('deliveries')
+      .select('eventId')
+      .where('id', '=', (rows[2] as (typeof rows)[number]).id)
+      .executeTakeFirstOrThrow()
+    await h.t.db.updateTable('events').set({ dispatchedAt: null }).where('id', '=', third.eventId).execute()
+    await h.lead({ utmSource: 'web', phones: [nextPhone()] })
+    while ((await new LeadWorker(h.t.db, { now: () => h.t.clock.now }).runOnce()) > 0) {}
+    const again = await dispatchEvents(h.t.db, h.t.clock.now, { lease: lease('dispatch-again') })
+    assert.deepEqual(again.leased, [])
+    const after = await h.t.db
+      .selectFrom('deliveries')
+      .select('lockedBy')
+      .where('subscriptionId', '=', sub.id)
+      .orderBy('eventId')
+      .execute()
+    assert.deepEqual(
+      after.map((row) => row.lockedBy),
+      ['dispatch-test', 'dispatch-test', null, null],
+    )
+  })
+
   test('in one recorded batch, a success after five days of failure keeps the subscription; a 410 does not', async () => {
     for (const [codes, active] of [
       [[500, 200], true],
