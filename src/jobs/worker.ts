@@ -103,6 +103,11 @@ export class LeadWorker {
     return jobs.length
   }
 
+  /**
+   * Claims again at once only after a full batch. A claim that took fewer found every due job:
+   * claiming again would take nothing (at 200 leads/s, half of `ventas worker`'s transactions were
+   * such claims). Jobs committed meanwhile have woken the idle sleep, which then ends at once.
+   */
   private async run(): Promise<void> {
     while (this.running) {
       let handled = 0
@@ -111,7 +116,7 @@ export class LeadWorker {
       } catch (error) {
         this.options.log?.error({ err: error }, 'lead worker could not claim jobs')
       }
-      if (handled === 0 && this.running) await this.idle.sleep(this.pollMs)
+      if (handled < this.batch && this.running) await this.idle.sleep(this.pollMs)
     }
   }
 }

@@ -118,6 +118,36 @@ describe(`lead batches (${ENGINE})`, () => {
     assert.match(job.lastError ?? '', /SyntaxError|JSON/, 'run again alone, its failure recorded')
   })
 
+  test('a running worker that took less than a batch sleeps; a lead stored while it worked ends the sleep', async () => {
+    await t.db.deleteFrom('jobs').execute()
+    const lead = (i: number) => ({ utmSource: 'web', phones: [`+55 31 96666-${String(1000 + i)}`] })
+    const processed: string[] = []
+    let second: string[] = []
+    /** Stores the second lead (and is woken by it) after its first claim, before it decides to sleep. */
+    class Busy extends LeadWorker {
+      override async runOnce(): Promise<number> {
+        const handled = await super.runOnce()
+        if (second.length === 0) {
+          second = await storeUnprocessed(t.db, integration, s.b.root, [lead(2)])
+          this.nudge()
+        }
+        return handled
+      }
+    }
+    // A poll a minute away: only the wake of the second lead can make the worker claim it.
+    const worker = new Busy(t.db, {
+      now: () => Date.now() + 60_000,
+      pollMs: 60_000,
+      onProcessed: (r) => processed.push(r.leadId),
+    })
+    const [first] = await storeUnprocessed(t.db, integration, s.b.root, [lead(1)])
+    worker.start()
+    const deadline = Date.now() + 10_000
+    while (processed.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    await worker.stop()
+    assert.deepEqual(processed, [first, ...second], 'the second lead did not wait for the poll')
+  })
+
   test('leads later in one transaction merge prospects made or changed earlier in it, as one lead at a time would', async () => {
     const note = (content: string) => [{ type: 'note' as const, content }]
     // Before the batch: W (older) holds a phone, Z (newer) an email; the batch proves them one person.
