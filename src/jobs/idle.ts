@@ -7,7 +7,7 @@
 export const GATHER_MS = 10
 
 /**
- * The sleep of a worker loop between passes that found nothing, and what ends it. A wake that
+ * The sleep of a worker loop between passes that found all there was, and what ends it. A wake that
  * comes while the loop is busy is kept: its pass may have looked before the commit that woke it,
  * so the next sleep ends at once.
  */

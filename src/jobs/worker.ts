@@ -10,7 +10,7 @@ import { claimJobOf, claimJobs, deferJob, failJob, type Job } from './queue.js'
 export type WorkerOptions = {
   /** How many jobs one claim takes. */
   batch?: number
-  /** How long the loop sleeps when the queue is empty (a nudge wakes it sooner). */
+  /** How long the loop sleeps once a claim found every due job (a nudge wakes it sooner). */
   pollMs?: number
   /** How long nudges gather before an idle worker that woke a moment ago claims (see GATHER_MS). */
   gatherMs?: number
@@ -39,6 +39,8 @@ export class LeadWorker {
   private readonly pollMs: number
   private readonly leaseMs: number
   private readonly now: () => number
+  /** The soonest a job this pass put back is due again. */
+  private deferredUntil = Number.POSITIVE_INFINITY
 
   constructor(
     private readonly db: Db,
@@ -92,7 +94,9 @@ export class LeadWorker {
       const result = applied.get(job.subjectId)
       if (result && result.status !== 'deferred') continue
       try {
-        await runHeld(this.db, job, this.now, this.options.onProcessed)
+        const held = await runHeld(this.db, job, this.now, this.options.onProcessed)
+        if (held.status === 'deferred')
+          this.deferredUntil = Math.min(this.deferredUntil, deferredUntil(held, this.now))
       } catch (error) {
         this.options.log?.error(
           { err: error, jobId: job.id, leadId: job.subjectId, attempt: job.attempts },
@@ -105,18 +109,21 @@ export class LeadWorker {
 
   /**
    * Claims again at once only after a full batch. A claim that took fewer found every due job:
-   * claiming again would take nothing (at 200 leads/s, half of `ventas worker`'s transactions were
-   * such claims). Jobs committed meanwhile have woken the idle sleep, which then ends at once.
+   * claiming again would take nothing (at 200 leads/s, half of `ventas worker`'s job claims were
+   * such claims). Jobs committed meanwhile have woken the idle sleep, which then ends at once, and
+   * a job this pass put back for a moment (its person's older lead first) ends it when due.
    */
   private async run(): Promise<void> {
     while (this.running) {
       let handled = 0
+      this.deferredUntil = Number.POSITIVE_INFINITY
       try {
         handled = await this.runOnce()
       } catch (error) {
         this.options.log?.error({ err: error }, 'lead worker could not claim jobs')
       }
-      if (handled < this.batch && this.running) await this.idle.sleep(this.pollMs)
+      const until = Math.max(0, Math.min(this.pollMs, this.deferredUntil - this.now()))
+      if (handled < this.batch && this.running) await this.idle.sleep(until)
     }
   }
 }
@@ -166,10 +173,15 @@ async function runHeld(
       return result
     }
     if (!(await helpWith(db, result.waitingFor, now, onProcessed))) {
-      await deferJob(db, job, Math.max(now(), result.until) + DEFER_MS)
+      await deferJob(db, job, deferredUntil(result, now))
       return result
     }
   }
+}
+
+/** When a job put back behind its person's older lead is due again. */
+function deferredUntil(result: ProcessResult & { status: 'deferred' }, now: () => number): number {
+  return Math.max(now(), result.until) + DEFER_MS
 }
 
 /**

@@ -24,9 +24,9 @@ export type NewDelivery = Pick<
 
 /**
  * Queues deliveries, due now. Those with `leased` set are claimed at once by `lease.sender` (a
- * dispatcher taking what its lanes have room for). Returns the rows as written; when an event
- * already had a delivery to a subscription (its row stays, this one is skipped), the leases of
- * this call are given back and none is returned, so no caller holds a row that is not there.
+ * dispatcher taking what its lanes have room for). Returns the leased rows as written. When an
+ * event already had a delivery to a subscription (its row stays, this one is skipped), the leases
+ * of this call are given back and none is returned, so no caller holds a row that is not there.
  */
 export async function insertDeliveries(
   db: Executor,

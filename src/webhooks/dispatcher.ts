@@ -5,8 +5,13 @@ import { claimUndispatchedEvents, markDispatched, type StoredEvent } from '../st
 import { findListeners, type Listener } from '../store/subscriptions.js'
 import { type EventBody, renderEventBodies } from './envelope.js'
 
-/** Lets a dispatch claim new deliveries for `sender`: up to `room` of each subscription's. */
-export type DispatchLease = { sender: string; leaseMs: number; room: (subscriptionId: string) => number }
+/** Lets a dispatch claim new deliveries for `sender`: up to `room` of each subscription's, `total` in all. */
+export type DispatchLease = {
+  sender: string
+  leaseMs: number
+  total: number
+  room: (subscriptionId: string) => number
+}
 
 /** A delivery leased to its dispatcher, with what its attempt sends. */
 export type LeasedDelivery = {
@@ -66,11 +71,14 @@ export async function dispatchEvents(
     const hidden = await hiddenPairs(tx, wanted, bodies)
     const deliveries: (NewDelivery & { leased: boolean })[] = []
     const room = new Map<string, number>()
+    let total = options.lease?.total ?? 0
     for (const [event, listeners] of wanted) {
       const body = bodies.get(event.id)
       for (const listener of listeners) {
         const left = room.get(listener.id) ?? options.lease?.room(listener.id) ?? 0
+        const leased = left > 0 && total > 0
         room.set(listener.id, left - 1)
+        if (leased) total -= 1
         deliveries.push({
           accountId: event.accountId,
           subscriptionId: listener.id,
@@ -78,7 +86,7 @@ export async function dispatchEvents(
           topic: event.topic,
           type: event.type,
           body: hidden.has(`${listener.groupId}/${event.id}`) ? (body?.outside?.body ?? null) : null,
-          leased: left > 0,
+          leased,
         })
       }
     }

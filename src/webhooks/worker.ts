@@ -77,9 +77,10 @@ export class WebhookWorker {
   private abandoned = false
   private dispatchDue = true
   /**
-   * The last claim that found nothing to take: when, and the lanes it skipped as busy. Until a
-   * lane it skipped has room again, new deliveries are dispatched, or a poll interval passes (a
-   * retry or a dead sender's lease comes due), a claim could find nothing more, and is not made.
+   * The last claim that found nothing more to take: when, and the lanes it skipped as busy.
+   * Until a lane it skipped has room again, deliveries are queued that this process does not hold
+   * (a dispatch left some unleased, a claim was given back), or a poll interval passes (a retry or
+   * a dead sender's lease comes due), a claim could find nothing more, and is not made.
    */
   private dry: { at: number; busy: Set<string> } | undefined
   private lastDispatch = 0
@@ -226,27 +227,23 @@ export class WebhookWorker {
 
   /**
    * What a dispatch may lease for this process's lanes: the room each lane has (up to LANE_ROUNDS
-   * of its share, within maxInFlight), for subscriptions with nothing else due. That is known
-   * only while the last claim's finding holds (see `dry`): it took every due delivery outside the
-   * lanes it skipped, so a new delivery leased here overtakes none (a lane it skipped gets no
-   * room). Otherwise nothing is leased, and the claim takes the queue oldest first.
+   * of its share), `maxInFlight` in all, for subscriptions with nothing else due as far as this
+   * process knows. That holds only while the last claim's finding does (see `dry`): it took every
+   * due delivery outside the lanes it skipped, and a lane it skipped gets no room. Otherwise
+   * nothing is leased, and the claim takes the queue oldest first. What this process cannot know
+   * of (another process's unleased deliveries, a retry come due) waits at most a poll interval.
    */
   private leaseAtDispatch(): DispatchLease | undefined {
     const dry = this.dry
-    if (!dry || this.now() - dry.at >= (this.options.pollMs ?? 250) || this.stopping) return undefined
-    let free = this.maxInFlight - this.load
+    if (!dry || this.now() - dry.at >= (this.options.pollMs ?? 250) || !this.running) return undefined
     return {
       sender: this.name,
       leaseMs: this.options.leaseMs,
+      total: this.maxInFlight - this.load,
       room: (subscriptionId) => {
         if (dry.busy.has(subscriptionId)) return 0
         const lane = this.lanes.get(subscriptionId)
-        const room = Math.min(
-          free,
-          LANE_ROUNDS * this.perSubscription - (lane ? lane.open + lane.waiting.length : 0),
-        )
-        free -= Math.max(0, room)
-        return room
+        return LANE_ROUNDS * this.perSubscription - (lane ? lane.open + lane.waiting.length : 0)
       },
     }
   }
@@ -342,13 +339,19 @@ export class WebhookWorker {
     for (const id of new Set(deliveries.map((d) => d.subscriptionId))) this.pump(id)
   }
 
-  /** Gives a claim back rather than leave it until the lease runs out. */
+  /**
+   * Gives a claim back rather than leave it until the lease runs out; due again, it is for the
+   * next claim (no dispatch may lease newer deliveries ahead of it).
+   */
   private async giveBack(deliveries: Delivery[]): Promise<void> {
+    this.dry = undefined
     await releaseDeliveries(
       this.db,
       this.name,
       deliveries.map((d) => d.id),
-    ).catch(() => undefined)
+    ).catch((error) =>
+      this.options.log?.error({ err: error }, 'could not give back deliveries: their lease will free them'),
+    )
   }
 
   /** Starts the waiting deliveries of a lane while it has fewer than its share open. */

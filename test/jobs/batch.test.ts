@@ -124,8 +124,10 @@ describe(`lead batches (${ENGINE})`, () => {
     const processed: string[] = []
     let second: string[] = []
     /** Stores the second lead (and is woken by it) after its first claim, before it decides to sleep. */
+    let claims = 0
     class Busy extends LeadWorker {
       override async runOnce(): Promise<number> {
+        claims += 1
         const handled = await super.runOnce()
         if (second.length === 0) {
           second = await storeUnprocessed(t.db, integration, s.b.root, [lead(2)])
@@ -144,8 +146,14 @@ describe(`lead batches (${ENGINE})`, () => {
     worker.start()
     const deadline = Date.now() + 10_000
     while (processed.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    await new Promise((r) => setTimeout(r, 100))
     await worker.stop()
     assert.deepEqual(processed, [first, ...second], 'the second lead did not wait for the poll')
+    assert.equal(
+      claims,
+      2,
+      'one claim per lead: none again at once after a claim that took less than a batch',
+    )
   })
 
   test('leads later in one transaction merge prospects made or changed earlier in it, as one lead at a time would', async () => {

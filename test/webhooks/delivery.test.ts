@@ -616,6 +616,7 @@ describe(`webhook subscriptions and delivery (${ENGINE})`, () => {
     const lease = (sender: string) => ({
       sender,
       leaseMs: 60_000,
+      total: 512,
       room: (id: string) => (id === sub.id ? 2 : 0),
     })
     const { leased } = await dispatchEvents(h.t.db, h.t.clock.now, { lease: lease('dispatch-test') })
@@ -663,6 +664,39 @@ describe(`webhook subscriptions and delivery (${ENGINE})`, () => {
     assert.deepEqual(
       after.map((row) => row.lockedBy),
       ['dispatch-test', 'dispatch-test', null, null],
+    )
+  })
+
+  test("a running worker sends each new delivery once, leased at dispatch up to its lane's room, the rest claimed", async () => {
+    const r = await receiver()
+    const sub = await subscribeTo(h, r, ['leads'])
+    // One request open at a time: a lane holds four, so a dispatch of ten leases four and leaves
+    // six for claims. The poll is a minute away: every step has to be woken by the one before.
+    const running = h.worker({ perSubscription: 1, pollMs: 60_000 })
+    running.start()
+    try {
+      for (let i = 0; i < 10; i++) await h.lead({ utmSource: 'web', phones: [nextPhone()] })
+      while ((await new LeadWorker(h.t.db, { now: () => h.t.clock.now }).runOnce()) > 0) {}
+      running.nudge()
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('a delivery waited for the poll')), 10_000)
+      })
+      await Promise.race([r.waitFor(10), late]).finally(() => clearTimeout(timer))
+    } finally {
+      await running.stop()
+    }
+    const ids = r.received.map((x) => String(x.headers['webhook-id']))
+    assert.equal(new Set(ids).size, 10, 'ten events, each sent once')
+    assert.equal(ids.length, 10)
+    const rows = await h.t.db
+      .selectFrom('deliveries')
+      .select(['status', 'attempts', 'lockedBy'])
+      .where('subscriptionId', '=', sub.id)
+      .execute()
+    assert.deepEqual(
+      rows.map((row) => [row.status, row.attempts, row.lockedBy]),
+      Array.from({ length: 10 }, () => ['delivered', 1, null]),
     )
   })
 
