@@ -209,7 +209,11 @@ export class WebhookWorker {
     // subscription wants, and deliveries leased here, do not.
     if (deliveries > leased.length) this.dry = undefined
     if (events >= DISPATCH_BATCH) this.dispatchDue = true
-    if (leased.length > 0) await this.enqueue(leased)
+    if (leased.length > 0)
+      await this.enqueue(
+        leased.map((l) => l.delivery),
+        leased,
+      )
     return events
   }
 
@@ -225,6 +229,11 @@ export class WebhookWorker {
     })
   }
 
+  /** `dry`, while it still holds: less than a poll interval old. */
+  private dryFinding() {
+    return this.dry && this.now() - this.dry.at < (this.options.pollMs ?? 250) ? this.dry : undefined
+  }
+
   /**
    * What a dispatch may lease for this process's lanes: the room each lane has (up to LANE_ROUNDS
    * of its share), `maxInFlight` in all, for subscriptions with nothing else due as far as this
@@ -234,8 +243,8 @@ export class WebhookWorker {
    * of (another process's unleased deliveries, a retry come due) waits at most a poll interval.
    */
   private leaseAtDispatch(): DispatchLease | undefined {
-    const dry = this.dry
-    if (!dry || this.now() - dry.at >= (this.options.pollMs ?? 250) || !this.running) return undefined
+    const dry = this.dryFinding()
+    if (!dry || !this.running) return undefined
     return {
       sender: this.name,
       leaseMs: this.options.leaseMs,
@@ -272,13 +281,8 @@ export class WebhookWorker {
       .filter(([, lane]) => lane.open + lane.waiting.length > this.perSubscription)
       .map(([id]) => id)
     // Every due delivery was in a lane that is still full: a claim would read them all to take none.
-    const dry = this.dry
-    if (
-      dry &&
-      this.now() - dry.at < (this.options.pollMs ?? 250) &&
-      [...dry.busy].every((id) => busy.includes(id))
-    )
-      return 0
+    const dry = this.dryFinding()
+    if (dry && [...dry.busy].every((id) => busy.includes(id))) return 0
     const limit = Math.min(free, this.perSubscription * (LANE_ROUNDS - 1))
     const claimed = await unflushedTransaction(this.db, (tx) =>
       claimDeliveries(tx, this.name, { limit, now: this.now(), leaseMs: this.options.leaseMs, busy }),
@@ -290,17 +294,10 @@ export class WebhookWorker {
     // recorded) is not taken twice: the claim only renewed its lease.
     const keep = claimed.filter((d) => !this.held.has(d.id))
     if (keep.length === 0) return 0
-    let events: Awaited<ReturnType<typeof findEventBodies>>
-    try {
-      events = await findEventBodies(
-        this.db,
-        keep.map((d) => d.eventId),
-      )
-    } catch (error) {
-      await this.giveBack(keep)
-      throw error
-    }
-    await this.enqueue(
+    const withEvents = findEventBodies(
+      this.db,
+      keep.map((d) => d.eventId),
+    ).then((events) =>
       keep.map((delivery) => {
         const event = events.get(delivery.eventId)
         return {
@@ -311,29 +308,40 @@ export class WebhookWorker {
         }
       }),
     )
+    await this.enqueue(keep, withEvents)
     return keep.length
   }
 
-  /** Puts deliveries this process holds into their lanes, with their subscriptions, and starts what the lanes allow. */
-  private async enqueue(claimed: LeasedDelivery[]): Promise<void> {
-    const deliveries = claimed.map((c) => c.delivery)
-    let subscriptions: Map<string, Subscription>
+  /**
+   * Puts deliveries this process holds into their lanes, with what their attempts send (`work`,
+   * read meanwhile for a claim) and their subscriptions, and starts what the lanes allow. When
+   * either cannot be read, the deliveries are given back.
+   */
+  private async enqueue(
+    deliveries: Delivery[],
+    work: LeasedDelivery[] | Promise<LeasedDelivery[]>,
+  ): Promise<void> {
+    let loaded: [LeasedDelivery[], Map<string, Subscription>]
     try {
-      subscriptions = await findSubscriptionsByIds(
-        this.db,
-        [...new Set(deliveries.map((d) => d.subscriptionId))],
-        this.options.secretKey,
-      )
+      loaded = await Promise.all([
+        work,
+        findSubscriptionsByIds(
+          this.db,
+          [...new Set(deliveries.map((d) => d.subscriptionId))],
+          this.options.secretKey,
+        ),
+      ])
     } catch (error) {
       await this.giveBack(deliveries)
       throw error
     }
-    for (const work of claimed) {
-      this.held.add(work.delivery.id)
-      const subscription = subscriptions.get(work.delivery.subscriptionId) as Subscription
+    const [claimed, subscriptions] = loaded
+    for (const one of claimed) {
+      this.held.add(one.delivery.id)
+      const subscription = subscriptions.get(one.delivery.subscriptionId) as Subscription
       const lane = this.lanes.get(subscription.id) ?? { open: 0, waiting: [] }
       this.lanes.set(subscription.id, lane)
-      lane.waiting.push({ ...work, subscription })
+      lane.waiting.push({ ...one, subscription })
       this.load += 1
     }
     for (const id of new Set(deliveries.map((d) => d.subscriptionId))) this.pump(id)
