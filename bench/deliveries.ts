@@ -1,26 +1,36 @@
 /**
  * Webhook delivery rate (dispatch, sign, POST, record) to a fast local receiver in another
- * process, beside a same-run baseline: the same number of POSTs of the same bodies from a bare
- * undici client at the same concurrency (8, a subscription's share), with no Ventas code. Then
- * the same with a second subscription whose receiver never answers: the fast one's rate must
- * hold. Both the client and the worker first send 500 untimed (a warm-up). Each figure comes with
- * this process's CPU time per delivery (per POST for the client): a sender in one process has
- * 1,000,000 / rate µs of a core for each. Usage:
+ * process, beside two same-run baselines at the same concurrency (8, a subscription's share):
+ * - bare undici POSTs of bodies of the same size, with no Ventas code;
+ * - a bare delivery loop, the least a durable delivery takes: rows queued in a table, claimed with
+ *   a lease 24 at a time, each body signed and POSTed by the bare client, each outcome recorded
+ *   (its row updated, an attempt row inserted) in transactions that gather what finished
+ *   meanwhile, through the same driver and commit mode as the worker, with no Ventas code.
+ * Ventas is measured twice: from the outbox (the worker dispatches the events, then sends), and
+ * from the queue (the events were dispatched beforehand, untimed), which is what the bare loop
+ * does. Then from the outbox again with a second subscription whose receiver never answers: the
+ * fast one's rate must hold. Every side first sends untimed (a warm-up; undici's client takes a
+ * few thousand requests to reach its pace). Each figure comes with this process's CPU time per
+ * delivery (per POST for the client): a sender in one process has 1,000,000 / rate µs of a core
+ * for each. Usage:
  *   npm run bench -- deliveries [--leads 2000]
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench -- deliveries
- * Leads are stored and processed first (not timed); the timed part starts with the events in
- * the outbox and ends when every delivery to the fast receiver is recorded as delivered.
+ * Leads are stored and processed first (not timed); a timed part ends when every delivery to the
+ * fast receiver is recorded as delivered.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
+import { createHmac, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
+import { sql } from 'kysely'
 import { Agent, request } from 'undici'
 import { LeadWorker } from '../src/jobs/worker.js'
 import { updateAccount } from '../src/services/directory.js'
 import { checkLead, storeLeads } from '../src/services/intake.js'
 import { subscribe, unsubscribe } from '../src/services/subscriptions.js'
 import type { Lead } from '../src/store/leads.js'
+import { dispatchEvents } from '../src/webhooks/dispatcher.js'
 import { WebhookSender } from '../src/webhooks/sender.js'
 import { WebhookWorker } from '../src/webhooks/worker.js'
 import { createTestApp, ENGINE } from '../test/helper.js'
@@ -132,29 +142,151 @@ async function barePosts(count: number): Promise<{ rate: number; cpuUs: number }
   return { rate, cpuUs: (user + system) / count }
 }
 
-// Warm-up, untimed: the bare client and the worker each send WARMUP first, so neither figure pays
-// for compiling its code (without it the first timed part read 10-25 % below the second).
+/** Runs `work` in a transaction that commits unflushed, as the worker's claims and records do. */
+const unflushed = <T>(work: (tx: typeof t.db) => Promise<T>) =>
+  t.db.transaction().execute(async (tx) => {
+    if (ENGINE === 'postgres') await sql`set local synchronous_commit = off`.execute(tx)
+    return work(tx as unknown as typeof t.db)
+  })
+
+/** Baseline: the bare delivery loop (see the top of this file). */
+async function bareDeliveries(count: number): Promise<{ rate: number; cpuUs: number }> {
+  await sql`drop table if exists bench_attempts`.execute(t.db)
+  await sql`drop table if exists bench_queue`.execute(t.db)
+  await sql`create table bench_queue (id text primary key, status text not null, locked_until bigint, body text not null)`.execute(
+    t.db,
+  )
+  await sql`create index bench_queue_due on bench_queue (status, locked_until, id)`.execute(t.db)
+  await sql`create table bench_attempts (id text primary key, queue_id text not null, sent_at bigint not null, status_code integer)`.execute(
+    t.db,
+  )
+  await t.db.transaction().execute(async (tx) => {
+    for (let i = 0; i < count; i++)
+      await sql`insert into bench_queue (id, status, body) values (${String(i).padStart(8, '0')}, 'pending', ${sample})`.execute(
+        tx,
+      )
+  })
+  // SQLite: the worker commits these under synchronous = NORMAL; so does this loop.
+  if (ENGINE === 'sqlite') await sql`pragma synchronous = normal`.execute(t.db)
+  const key = randomBytes(32)
+  const agent = new Agent()
+  const ready: { id: string; body: string }[] = []
+  let claimed = 0
+  const finished: { id: string; sentAt: number; statusCode: number }[] = []
+  let claiming: Promise<void> | undefined
+  let recording: Promise<void> | undefined
+  const claim = () =>
+    (claiming ??= unflushed(async (tx) => {
+      const lock = ENGINE === 'postgres' ? sql` for update skip locked` : sql``
+      const { rows } = await sql<{
+        id: string
+        body: string
+      }>`update bench_queue set locked_until = ${Date.now() + 60_000}
+        where id in (select id from bench_queue where status = 'pending' and locked_until is null order by id limit 24${lock})
+        returning id, body`.execute(tx)
+      claimed += rows.length
+      ready.push(...rows)
+    }).finally(() => {
+      claiming = undefined
+    }))
+  const record = async () => {
+    await new Promise((resolve) => setImmediate(resolve))
+    while (finished.length > 0) {
+      const batch = finished.splice(0)
+      await unflushed(async (tx) => {
+        for (const f of batch) {
+          await sql`update bench_queue set status = 'delivered', locked_until = null where id = ${f.id}`.execute(
+            tx,
+          )
+          await sql`insert into bench_attempts (id, queue_id, sent_at, status_code) values (${`${f.id}.1`}, ${f.id}, ${f.sentAt}, ${f.statusCode})`.execute(
+            tx,
+          )
+        }
+      })
+    }
+    recording = undefined
+  }
+  const started = performance.now()
+  const cpu = process.cpuUsage()
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      for (;;) {
+        let row = ready.shift()
+        while (!row) {
+          const before = claimed
+          await claim()
+          row = ready.shift()
+          if (!row && claimed === before) return // a claim found nothing left
+        }
+        const sentAt = Date.now()
+        const timestamp = Math.floor(sentAt / 1000)
+        const hmac = createHmac('sha256', key).update(`${row.id}.${timestamp}.`).update(row.body)
+        const res = await request(fast.url, {
+          method: 'POST',
+          body: row.body,
+          dispatcher: agent,
+          headers: {
+            'content-type': 'application/json',
+            'webhook-id': row.id,
+            'webhook-timestamp': String(timestamp),
+            'webhook-signature': `v1,${hmac.digest('base64')}`,
+          },
+        })
+        await res.body.dump()
+        finished.push({ id: row.id, sentAt, statusCode: res.statusCode })
+        recording ??= record()
+      }
+    }),
+  )
+  while (recording) await recording
+  const rate = count / ((performance.now() - started) / 1000)
+  const { user, system } = process.cpuUsage(cpu)
+  if (ENGINE === 'sqlite') await sql`pragma synchronous = full`.execute(t.db)
+  await agent.close()
+  const { rows } = await sql<{
+    n: number
+  }>`select count(*) as n from bench_queue where status = 'delivered'`.execute(t.db)
+  if (Number(rows[0]?.n) !== count) throw new Error(`bare loop: ${rows[0]?.n} of ${count} delivered`)
+  return { rate, cpuUs: (user + system) / count }
+}
+
+// Warm-up, untimed: every side first sends some untimed, so no figure pays for compiling its code
+// (without it the worker's first timed part read 10-25 % below the second, and the bare client
+// took a few thousand requests to reach its pace: 200 µs of CPU a POST at first, 50-100 after).
 const WARMUP = Math.min(500, total)
-await barePosts(WARMUP)
+await barePosts(3000)
 const baseline = await barePosts(total)
+await bareDeliveries(WARMUP)
+const floor = await bareDeliveries(total)
 const warm = await subscribeLeads(fast.url)
 await deliverAll(warm.id, await fillOutbox(WARMUP, 3))
 await unsubscribe(t.db, warm, Date.now())
 
-// One subscription, a fast receiver.
+// One subscription, a fast receiver: from the outbox, then from the queue.
 const alone = await subscribeLeads(fast.url)
 const events = await fillOutbox(total, 1)
 const { seconds: aloneSeconds, cpuUs } = await deliverAll(alone.id, events)
+await unsubscribe(t.db, alone, Date.now())
+const again = await subscribeLeads(fast.url)
+const queued = await fillOutbox(total, 4)
+while ((await dispatchEvents(t.db, Date.now(), { limit: 200 })).events > 0) {}
+const fromQueue = await deliverAll(again.id, queued)
 report('deliveries, one fast receiver', events / aloneSeconds, 'deliveries/s', {
   deliveries: events,
   cpuUsPerDelivery: Math.round(cpuUs),
 })
+report('deliveries from the queue (dispatched beforehand)', queued / fromQueue.seconds, 'deliveries/s', {
+  cpuUsPerDelivery: Math.round(fromQueue.cpuUs),
+})
 report('baseline: bare undici POSTs, same concurrency', baseline.rate, 'requests/s', {
   cpuUsPerPost: Math.round(baseline.cpuUs),
 })
+report('baseline: bare delivery loop from a queue', floor.rate, 'deliveries/s', {
+  cpuUsPerDelivery: Math.round(floor.cpuUs),
+})
 
 // Fan-out: the fast receiver again, beside a subscription whose receiver never answers.
-await unsubscribe(t.db, alone, Date.now())
+await unsubscribe(t.db, again, Date.now())
 await updateAccount(t.db, account.id, { webhookFanOut: true })
 const beside = await subscribeLeads(fast.url)
 await subscribeLeads(dead.url)
@@ -173,6 +305,13 @@ console.log(
     engine: ENGINE,
     figure: 'one fast receiver / baseline',
     value: Number((events / aloneSeconds / baseline.rate).toFixed(2)),
+  }),
+)
+console.log(
+  JSON.stringify({
+    engine: ENGINE,
+    figure: 'from the queue / bare delivery loop',
+    value: Number((queued / fromQueue.seconds / floor.rate).toFixed(2)),
   }),
 )
 fast.child.kill('SIGTERM')
