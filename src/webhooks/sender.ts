@@ -184,8 +184,8 @@ export class WebhookSender {
    * status code, webhooks.md §4), and is bounded as a whole by timeoutMs (connect, headers and body).
    * It speaks to the Agent through undici's handler interface rather than `request`: an attempt
    * keeps at most 4 KiB of the answer, so it needs no response stream, and the timer aborts it
-   * through the dispatch controller, so it needs no AbortSignal. Both cost more than the POST's
-   * own parsing (bench/deliveries.ts).
+   * through the dispatch controller, so it needs no AbortSignal (bench/deliveries.ts, from the
+   * queue: CPU a delivery 376–479 → 265–335 µs).
    */
   send(url: string, headers: Record<string, string>, body: string): Promise<SendResult> {
     const started = performance.now()
@@ -238,7 +238,7 @@ export class WebhookSender {
           {
             onRequestStart: (c) => {
               controller = c
-              // Timed out while it waited for a connection: the socket it got is not used.
+              // Timed out while it waited for a connection: abort before anything is written.
               if (settled) c.abort(new Error('timed out'))
             },
             onResponseStart: (_c, statusCode, responseHeaders) => {
@@ -253,10 +253,12 @@ export class WebhookSender {
               if (settled) return
               chunks.push(chunk)
               size += chunk.length
-              // Enough of it: the rest is not read, and the connection is closed.
+              // Enough of it. The rest is not read: an answer still coming is cut off, and its
+              // connection closed. The abort waits for the parser to finish this chunk, so one
+              // that ended in it completes first and keeps its connection (the abort is a no-op).
               if (size >= BODY_LIMIT && answer) {
                 answered(answer)
-                c.abort(new Error('response body capped'))
+                queueMicrotask(() => c.abort(new Error('response body capped')))
               }
             },
             onResponseEnd: () => {

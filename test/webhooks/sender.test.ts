@@ -249,6 +249,18 @@ describe('WebhookSender transport (allowPrivate)', () => {
     assert.equal((await sender.send(receiver.url, {}, '{}')).statusCode, 200, 'the sender carries on')
   })
 
+  test('keeps the connection of an answer longer than 4 KiB that came whole', async (t) => {
+    const page = Buffer.alloc(5 * 1024, 'c')
+    const receiver = await startReceiver(t, (_req, res) => res.end(page))
+    const sender = startSender(t)
+    for (let i = 0; i < 3; i++) {
+      const result = await sender.send(receiver.url, {}, '{}')
+      assert.deepEqual([result.statusCode, result.body.length], [200, 4096])
+      await setImmediate()
+    }
+    assert.equal(receiver.connections, 1, 'the answers read to their end in one parse leave the socket reusable')
+  })
+
   test('stops reading a body that never ends at 4 KiB', async (t) => {
     const receiver = await startReceiver(t, (_req, res) => {
       res.writeHead(200)
