@@ -14,23 +14,27 @@ import { userFromRow } from '../store/users.js'
 /**
  * Prospects as the API shows them (api.md §3.3), with their leads as LeadData. Everything a page
  * needs is loaded in one query per table (groups, agents, leads, integrations), never per item.
- * `leads` narrows one prospect's list (a lead POST that merged answers with only that lead).
+ * `leads` narrows one prospect's list (a lead POST that merged answers with only that lead);
+ * `theirLeads` are the prospects' leads read already, in id order (others among them are left out).
  */
 export async function viewProspects(
   db: Executor,
   prospects: Prospect[],
-  options: { additionalData: boolean; leads?: Lead[]; merged?: boolean },
+  options: { additionalData: boolean; leads?: Lead[]; theirLeads?: Lead[]; merged?: boolean },
 ): Promise<ProspectView[]> {
   const first = prospects[0]
   if (!first) return []
   const ids = prospects.map((p) => p.id)
+  const shown = new Set(ids)
   const groupIds = [...new Set(prospects.flatMap((p) => [p.groupId, p.initialGroupId]))]
   const agentIds = [...new Set(prospects.flatMap((p) => (p.agentId ? [p.agentId] : [])))]
   const [account, groups, agents, leads] = await Promise.all([
     findAccount(db, first.accountId),
     db.selectFrom('groups').select(['id', 'name']).where('id', 'in', groupIds).execute(),
     agentIds.length ? db.selectFrom('users').selectAll().where('id', 'in', agentIds).execute() : [],
-    options.leads ?? findLeadsOfProspects(db, ids),
+    options.leads ??
+      options.theirLeads?.filter((lead) => shown.has(lead.prospectId as string)) ??
+      findLeadsOfProspects(db, ids),
   ])
   const groupName = new Map(groups.map((g) => [g.id, g.name]))
   const agentOf = new Map(agents.map((a) => [a.id, toAgent(userFromRow(a))]))

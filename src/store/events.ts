@@ -1,3 +1,4 @@
+import { CompiledQuery } from 'kysely'
 import { newId } from '../domain/ids.js'
 import { engineOf } from './connect.js'
 import { chunks, type Executor, insertRows, reusable, type Tx } from './database.js'
@@ -55,7 +56,12 @@ const undispatched = reusable((db, v: { limit: number }) => {
   return engineOf(db) === 'postgres' ? query.forUpdate().skipLocked() : query
 })
 
-/** Marks events dispatched, with the objects their deliveries send (null when none matched). */
+/**
+ * Marks events dispatched, with the objects their deliveries send (null when none matched). A
+ * statement for the events with objects, from a list of (id, objects) pairs, and one for those
+ * without: a dispatch of 200 events ran a hundred single-row updates, more statements than all
+ * its other steps together.
+ */
 export async function markDispatched(
   tx: Tx,
   events: { id: string; body: string | null }[],
@@ -65,13 +71,25 @@ export async function markDispatched(
   for (const chunk of chunks(silent)) {
     await tx.updateTable('events').set({ dispatchedAt: at }).where('id', 'in', chunk).execute()
   }
-  for (const event of events)
-    if (event.body !== null) await markOne(tx, { id: event.id, body: event.body, at })
+  const postgres = engineOf(tx) === 'postgres'
+  for (const chunk of chunks(events.filter((e) => e.body !== null))) {
+    const parameters: unknown[] = []
+    const mark = () => (postgres ? `$${parameters.length}` : '?')
+    const pairs = chunk.map(({ id, body }) => {
+      parameters.push(id)
+      const first = mark()
+      parameters.push(body)
+      return `(${first}, ${mark()})`
+    })
+    parameters.push(at)
+    await tx.executeQuery(
+      CompiledQuery.raw(
+        `with rendered (id, body) as (values ${pairs.join(', ')}) update "events" set "dispatched_at" = ${mark()}, "body" = rendered.body from rendered where "events"."id" = rendered.id`,
+        parameters,
+      ),
+    )
+  }
 }
-
-const markOne = reusable((db, v: { id: string; body: string; at: number }) =>
-  db.updateTable('events').set({ dispatchedAt: v.at, body: v.body }).where('id', '=', v.id),
-)
 
 export async function findEventBodies(
   db: Executor,

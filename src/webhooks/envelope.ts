@@ -9,7 +9,7 @@ import {
 import type { Executor } from '../store/database.js'
 import type { StoredEvent } from '../store/events.js'
 import { findInteractionsByIds } from '../store/interactions.js'
-import { findLeadsByIds, type Lead } from '../store/leads.js'
+import { findLeadsByIds, findLeadsOfProspects, type Lead } from '../store/leads.js'
 import { findProspectsByIds } from '../store/prospects.js'
 
 /**
@@ -35,20 +35,27 @@ export async function renderEventBodies(
     if (event.topic === 'leads') leadIds.push(event.subjectId)
     if (payload.interaction?.id) interactionIds.push(payload.interaction.id)
   }
-  const [prospects, leads, interactions] = await Promise.all([
+  // A lead event's lead is normally one of its prospect's leads, which the view reads anyway:
+  // only the others (rejected, or moved to another prospect since) are read by id.
+  const [prospects, theirLeads, interactions] = await Promise.all([
     findProspectsByIds(db, [...prospectIds]),
-    findLeadsByIds(db, leadIds),
+    findLeadsOfProspects(db, [...prospectIds]),
     findInteractionsByIds(db, interactionIds),
   ])
+  const leadOf = new Map(theirLeads.map((l) => [l.id, l]))
+  for (const lead of await findLeadsByIds(
+    db,
+    leadIds.filter((id) => !leadOf.has(id)),
+  ))
+    leadOf.set(lead.id, lead)
   // One render per account: viewProspects reads one account.
   const views = new Map<string, ProspectView>()
   for (const accountId of new Set(prospects.map((p) => p.accountId))) {
     const ofAccount = prospects.filter((p) => p.accountId === accountId)
-    const rendered = await viewProspects(db, ofAccount, { additionalData: false })
+    const rendered = await viewProspects(db, ofAccount, { additionalData: false, theirLeads })
     for (const view of rendered) views.set(view.id, view)
   }
   const prospectOf = new Map(prospects.map((p) => [p.id, p]))
-  const leadOf = new Map(leads.map((l) => [l.id, l]))
   const interactionOf = new Map((await viewInteractions(db, interactions)).map((view) => [view.id, view]))
 
   const bodies = new Map<string, EventBody>()
