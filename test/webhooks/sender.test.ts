@@ -258,7 +258,11 @@ describe('WebhookSender transport (allowPrivate)', () => {
       assert.deepEqual([result.statusCode, result.body.length], [200, 4096])
       await setImmediate()
     }
-    assert.equal(receiver.connections, 1, 'the answers read to their end in one parse leave the socket reusable')
+    assert.equal(
+      receiver.connections,
+      1,
+      'the answers read to their end in one parse leave the socket reusable',
+    )
   })
 
   test('stops reading a body that never ends at 4 KiB', async (t) => {
