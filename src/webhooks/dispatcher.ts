@@ -23,6 +23,22 @@ export type LeasedDelivery = {
 }
 
 /**
+ * A delivery with what its attempt sends: its own objects when it has narrowed ones (a subscription
+ * that may not see the event's prospect), else its event's; the event's time and sequence.
+ */
+export function withObjects(
+  delivery: Delivery,
+  event: { body: string | null; createdAt: number; sequence: number | null } | undefined,
+): LeasedDelivery {
+  return {
+    delivery,
+    objects: delivery.body ?? event?.body ?? '{}',
+    received: event?.createdAt ?? delivery.createdAt,
+    sequence: event?.sequence ?? null,
+  }
+}
+
+/**
  * Turns a batch of outbox events into deliveries, one per active subscription that listens to the
  * event's topic and sees its group (webhooks.md §2), and marks the events dispatched, all in one
  * transaction: an event is dispatched exactly once, by one dispatcher, even with many workers.
@@ -102,12 +118,8 @@ export async function dispatchEvents(
       deliveries: deliveries.length,
       leased: leased.map((delivery) => {
         const event = eventsById.get(delivery.eventId) as StoredEvent
-        return {
-          delivery,
-          objects: delivery.body ?? bodies.get(event.id)?.full ?? '{}',
-          received: event.createdAt,
-          sequence: event.sequence,
-        }
+        const body = bodies.get(event.id)?.full ?? null
+        return withObjects(delivery, { body, createdAt: event.createdAt, sequence: event.sequence })
       }),
     }
   })

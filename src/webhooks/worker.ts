@@ -7,7 +7,7 @@ import { type Db, unflushedTransaction } from '../store/database.js'
 import { claimDeliveries, type Delivery, purgeDeliveries, releaseDeliveries } from '../store/deliveries.js'
 import { findEventBodies } from '../store/events.js'
 import { findSubscriptionsByIds, type Subscription, signingSecrets } from '../store/subscriptions.js'
-import { type DispatchLease, dispatchEvents, type LeasedDelivery } from './dispatcher.js'
+import { type DispatchLease, dispatchEvents, type LeasedDelivery, withObjects } from './dispatcher.js'
 import { envelope } from './envelope.js'
 import { AttemptRecorder, type Outcome } from './recorder.js'
 import type { SendResult } from './sender.js'
@@ -297,17 +297,7 @@ export class WebhookWorker {
     const withEvents = findEventBodies(
       this.db,
       keep.map((d) => d.eventId),
-    ).then((events) =>
-      keep.map((delivery) => {
-        const event = events.get(delivery.eventId)
-        return {
-          delivery,
-          objects: delivery.body ?? event?.body ?? '{}',
-          received: event?.createdAt ?? delivery.createdAt,
-          sequence: event?.sequence ?? null,
-        }
-      }),
-    )
+    ).then((events) => keep.map((delivery) => withObjects(delivery, events.get(delivery.eventId))))
     await this.enqueue(keep, withEvents)
     return keep.length
   }
