@@ -1,12 +1,13 @@
 /**
  * Webhook delivery rate (dispatch, sign, POST, record) to a fast local receiver in another
- * process, beside two same-run baselines at the same concurrency (8, a subscription's share):
+ * process, beside two same-run baselines at the same concurrency (a subscription's share, 64):
  * - bare undici POSTs of bodies of the same size, with no Ventas code;
  * - a bare delivery loop, a plain version of the same job with no Ventas code: rows queued in a
- *   table, claimed with a lease 24 at a time, each body signed and POSTed by the bare client, each
- *   outcome recorded (its row updated, an attempt row inserted) in transactions that gather what
- *   finished meanwhile, through the same driver, committed unflushed as the worker's are. It is
- *   not a ceiling: its client is undici's `request()`, and it claims only once its rows run out.
+ *   table, claimed with a lease three rounds of the share at a time (as the worker claims), each
+ *   body signed and POSTed by the bare client, each outcome recorded (its row updated, an attempt
+ *   row inserted) in transactions that gather what finished meanwhile, through the same driver,
+ *   committed unflushed as the worker's are. It is not a ceiling: its client is undici's
+ *   `request()`, and it claims only once its rows run out.
  * Ventas is measured twice: from the queue (the events were dispatched beforehand, untimed), which
  * is what the bare loop does, and then from the outbox (the worker dispatches the events, then
  * sends). Then from the outbox again with a second subscription whose receiver never answers: the
@@ -33,7 +34,7 @@ import { subscribe, unsubscribe } from '../src/services/subscriptions.js'
 import type { Lead } from '../src/store/leads.js'
 import { dispatchEvents } from '../src/webhooks/dispatcher.js'
 import { WebhookSender } from '../src/webhooks/sender.js'
-import { WebhookWorker } from '../src/webhooks/worker.js'
+import { PER_SUBSCRIPTION, WebhookWorker } from '../src/webhooks/worker.js'
 import { createTestApp, ENGINE } from '../test/helper.js'
 import { generatePeopleLeads } from './leads.js'
 import { benchAccount } from './setup.js'
@@ -43,7 +44,8 @@ const { values } = parseArgs({
   allowPositionals: true,
 })
 const total = Number(values.leads)
-const CONCURRENCY = 8
+/** A subscription's share of open requests: the worker's default, which the baselines use too. */
+const CONCURRENCY = PER_SUBSCRIPTION
 
 async function startReceiver(mode: 'answer' | 'hang'): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/receiver.ts', mode], {
@@ -187,7 +189,7 @@ async function bareDeliveries(count: number): Promise<{ rate: number; cpuUs: num
         id: string
         body: string
       }>`update bench_queue set locked_until = ${Date.now() + 60_000}
-        where id in (select id from bench_queue where status = 'pending' and locked_until is null order by id limit 24${lock})
+        where id in (select id from bench_queue where status = 'pending' and locked_until is null order by id limit ${3 * CONCURRENCY}${lock})
         returning id, body`.execute(tx)
       claimed += rows.length
       ready.push(...rows)

@@ -26,6 +26,8 @@ export type Config = {
   workerLeaseMs: number
   /** How long one webhook attempt may take, connect to last byte (webhooks.md §4: 15 s). */
   webhookTimeoutMs: number
+  /** Requests one process keeps open to one subscription at most (webhooks.md §4: bounded per subscription). */
+  webhookConcurrency: number
   /** How long the delivery log keeps deliveries: delivered ones, then failed ones (webhooks.md §5). */
   webhookRetention: { deliveredDays: number; failedDays: number }
 }
@@ -160,6 +162,16 @@ const PARSERS = {
     variable: 'VENTAS_WEBHOOK_TIMEOUT_MS',
     fallback: '15000',
     parse: milliseconds(100, 60_000),
+  },
+  webhookConcurrency: {
+    variable: 'VENTAS_WEBHOOK_CONCURRENCY',
+    fallback: '64',
+    parse: (raw: string) => {
+      const n = Number(raw)
+      if (!Number.isInteger(n) || n < 1 || n > 1024)
+        throw new Error('expected a whole number of requests from 1 to 1024')
+      return n
+    },
   },
   webhookRetention: { variable: 'VENTAS_WEBHOOK_RETENTION_DAYS', fallback: '30:90', parse: parseRetention },
 } satisfies { [K in keyof Config]: Parser<NonNullable<Config[K]>> }

@@ -55,6 +55,7 @@ function webhookWorker(
     ...options,
     secretKey,
     sender,
+    perSubscription: config.webhookConcurrency,
     // A claimed delivery may wait its lane's requests, then take its own, each up to the timeout;
     // the worker lease is the margin. Only a sender that died loses its claim.
     leaseMs: leaseFor(config.webhookTimeoutMs, config.workerLeaseMs),

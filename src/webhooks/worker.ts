@@ -21,7 +21,11 @@ export type WebhookWorkerOptions = {
   leaseMs: number
   /** Requests this process keeps open to one subscription at most (webhooks.md §4). */
   perSubscription?: number
-  /** Deliveries this process holds in all (open or waiting in lanes): a bound on sockets and memory, far above one subscription's share. */
+  /**
+   * Deliveries this process holds in all (open or waiting in lanes): a bound on sockets and memory.
+   * By default sixteen full lanes, so it takes sixteen endpoints that hang, each with a backlog, to
+   * hold up the others.
+   */
   maxInFlight?: number
   pollMs?: number
   /** How long nudges gather before an idle worker that woke a moment ago dispatches (see GATHER_MS). */
@@ -52,14 +56,21 @@ export function leaseFor(timeoutMs: number, marginMs: number): number {
   return LANE_ROUNDS * timeoutMs + marginMs
 }
 
+/** Requests open to one subscription at most, unless configured (`VENTAS_WEBHOOK_CONCURRENCY`). */
+export const PER_SUBSCRIPTION = 64
+
 /** A claimed delivery with what its attempt sends. */
 type Work = LeasedDelivery & { subscription: Subscription }
 
 /**
  * Delivers webhooks: dispatches new events into deliveries, claims due deliveries and sends them,
  * each attempt signed and recorded (webhooks.md §3–§5). Concurrency is bounded per subscription
- * (8 open requests by default), so an endpoint that hangs for its 15 s holds 8 slots and the
- * others keep flowing. Runs in `ventas serve` and `ventas worker`; any number may share a database.
+ * (`VENTAS_WEBHOOK_CONCURRENCY`, 64 open requests by default), so an endpoint that hangs for its
+ * 15 s holds its 64 slots and the others keep flowing. A lane sends at most its open requests per
+ * round trip, and a round trip here includes this process's own pauses (a processing transaction
+ * holds its event loop for milliseconds): with 8, one subscription fell behind 1,000 leads a
+ * second on the benchmark machine (bench/latency.ts). Runs in `ventas serve` and `ventas worker`;
+ * any number may share a database.
  */
 export class WebhookWorker {
   readonly name = `${hostname()}:${process.pid}:webhooks:${newId().slice(-6)}`
@@ -96,8 +107,8 @@ export class WebhookWorker {
   ) {
     this.now = options.now ?? Date.now
     this.idle = new Idle(options.gatherMs)
-    this.perSubscription = options.perSubscription ?? 8
-    this.maxInFlight = options.maxInFlight ?? 512
+    this.perSubscription = options.perSubscription ?? PER_SUBSCRIPTION
+    this.maxInFlight = options.maxInFlight ?? 16 * LANE_ROUNDS * this.perSubscription
     this.recorder = new AttemptRecorder(db, this.name, {
       random: options.random,
       log: options.log,

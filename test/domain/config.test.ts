@@ -19,6 +19,8 @@ describe('configuration', () => {
     assert.equal(config.redisUrl, null)
     assert.equal(config.sqliteSynchronous, 'FULL')
     assert.equal(config.secretKey, null)
+    assert.equal(config.webhookTimeoutMs, 15000)
+    assert.equal(config.webhookConcurrency, 64)
   })
 
   test('values are parsed and normalised', () => {
@@ -31,6 +33,7 @@ describe('configuration', () => {
       VENTAS_SQLITE_SYNCHRONOUS: 'normal',
       VENTAS_SECRET_KEY: Buffer.alloc(32, 7).toString('base64'),
       VENTAS_WEBHOOK_TIMEOUT_MS: '2000',
+      VENTAS_WEBHOOK_CONCURRENCY: '16',
       VENTAS_WEBHOOK_RETENTION_DAYS: '7:14',
     })
     assert.equal(config.port, 9000)
@@ -41,6 +44,7 @@ describe('configuration', () => {
     assert.equal(config.sqliteSynchronous, 'NORMAL')
     assert.deepEqual(config.secretKey, Buffer.alloc(32, 7))
     assert.equal(config.webhookTimeoutMs, 2000)
+    assert.equal(config.webhookConcurrency, 16)
     assert.deepEqual(config.webhookRetention, { deliveredDays: 7, failedDays: 14 })
   })
 
@@ -58,6 +62,8 @@ describe('configuration', () => {
     ['VENTAS_SQLITE_SYNCHRONOUS', 'OFF'],
     ['VENTAS_WORKER_LEASE_MS', '50'],
     ['VENTAS_WEBHOOK_TIMEOUT_MS', '90000'],
+    ['VENTAS_WEBHOOK_CONCURRENCY', '0'],
+    ['VENTAS_WEBHOOK_CONCURRENCY', 'many'],
     ['VENTAS_WEBHOOK_RETENTION_DAYS', '30'],
     ['VENTAS_WEBHOOK_RETENTION_DAYS', '0:90'],
   ]

@@ -24,6 +24,7 @@ describe(`webhooks from ventas serve (${ENGINE})`, () => {
       PORT: '0',
       LOG_LEVEL: 'silent',
       VENTAS_WEBHOOK_ALLOW_PRIVATE: 'true',
+      VENTAS_WEBHOOK_CONCURRENCY: '2',
     })
     let banner = ''
     running = await startServer(config, {
@@ -78,6 +79,43 @@ describe(`webhooks from ventas serve (${ENGINE})`, () => {
       if (counted.test(metrics)) break
       assert.ok(tries < 100, `no delivered attempt in /metrics after 5 s:\n${metrics.slice(0, 2000)}`)
       await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  })
+
+  test('VENTAS_WEBHOOK_CONCURRENCY bounds the requests open to one subscription', async () => {
+    const headers = { 'x-api-key': key, 'content-type': 'application/json' }
+    const slow = await startReceiver(() => 'hang')
+    try {
+      const subscribed = await fetch(`${running.url}/v1/notifications/subscriptions`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ topics: ['leads'], callbackUrl: slow.url }),
+      })
+      assert.equal(subscribed.status, 201)
+      const { id: subscription } = (await subscribed.json()) as { id: string }
+      for (let i = 0; i < 5; i++) {
+        const accepted = await fetch(`${running.url}/v2/leads/retail`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ utmSource: 'web', phones: [`+55 51 98765-432${i}`] }),
+        })
+        assert.equal(accepted.status, 202)
+      }
+      // All five are queued for it, and the worker leaves three waiting while two hang.
+      for (let tries = 0; ; tries++) {
+        const log = await fetch(`${running.url}/v1/notifications/deliveries?subscription=${subscription}`, {
+          headers,
+        })
+        if (((await log.json()) as unknown[]).length === 5) break
+        assert.ok(tries < 100, 'five deliveries were not queued within 5 s')
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      await slow.waitFor(2)
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      assert.equal(slow.hanging(), 2)
+      assert.equal(slow.received.length, 2)
+    } finally {
+      await slow.close()
     }
   })
 })
