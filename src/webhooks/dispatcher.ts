@@ -50,7 +50,8 @@ export function withObjects(
  *
  * With `lease`, the dispatcher claims in the same statement as many of each subscription's new
  * deliveries as `room` allows, oldest event first, and returns them as `leased`, ready to send:
- * no claim has to write and read them again.
+ * no claim has to write and read them again. `queuedFor` names the subscriptions whose new
+ * deliveries it left in the queue, for a claim.
  */
 export async function dispatchEvents(
   db: Db,
@@ -60,11 +61,11 @@ export async function dispatchEvents(
     onSetAside?: (eventId: string, error: unknown) => void
     lease?: DispatchLease
   } = {},
-): Promise<{ events: number; deliveries: number; leased: LeasedDelivery[] }> {
+): Promise<{ events: number; deliveries: number; leased: LeasedDelivery[]; queuedFor: string[] }> {
   const limit = options.limit ?? 200
   return unflushedTransaction(db, async (tx) => {
     const events = await claimUndispatchedEvents(tx, limit)
-    if (events.length === 0) return { events: 0, deliveries: 0, leased: [] }
+    if (events.length === 0) return { events: 0, deliveries: 0, leased: [], queuedFor: [] }
     const listenersOf = new Map<string, Listener[]>()
     for (const accountId of new Set(events.map((e) => e.accountId))) {
       const groupIds = [...new Set(events.filter((e) => e.accountId === accountId).map((e) => e.groupId))]
@@ -113,9 +114,17 @@ export async function dispatchEvents(
       now,
     )
     const eventsById = new Map(events.map((e) => [e.id, e]))
+    const held = new Set(leased.map((d) => `${d.eventId}/${d.subscriptionId}`))
     return {
       events: events.length,
       deliveries: deliveries.length,
+      queuedFor: [
+        ...new Set(
+          deliveries
+            .filter((d) => !held.has(`${d.eventId}/${d.subscriptionId}`))
+            .map((d) => d.subscriptionId),
+        ),
+      ],
       leased: leased.map((delivery) => {
         const event = eventsById.get(delivery.eventId) as StoredEvent
         const body = bodies.get(event.id)?.full ?? null

@@ -215,10 +215,13 @@ export class WebhookWorker {
     if (!this.dispatchDue && Date.now() - this.lastDispatch < (this.options.pollMs ?? 250)) return 0
     this.dispatchDue = false
     this.lastDispatch = Date.now()
-    const { events, deliveries, leased } = await this.dispatch(this.leaseAtDispatch())
+    const { events, leased, queuedFor } = await this.dispatch(this.leaseAtDispatch())
     // Only new deliveries left in the queue make a claim worth making again; events no
-    // subscription wants, and deliveries leased here, do not.
-    if (deliveries > leased.length) this.dry = undefined
+    // subscription wants, deliveries leased here, and deliveries for a lane the last claim skipped
+    // as busy (the next would skip it too) do not. Beside an endpoint that hangs, its backlog
+    // would otherwise send every other delivery through a claim that reads past that backlog.
+    const dry = this.dryFinding()
+    if (queuedFor.some((id) => !dry?.busy.has(id))) this.dry = undefined
     if (events >= DISPATCH_BATCH) this.dispatchDue = true
     if (leased.length > 0)
       await this.enqueue(

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, beforeEach, describe, test } from 'node:test'
+import { ColumnNode, ValueNode } from 'kysely'
 import { Webhook } from 'standardwebhooks'
 import { signWebhook } from '../../src/domain/signature.js'
 import { LeadWorker } from '../../src/jobs/worker.js'
@@ -619,7 +620,10 @@ describe(`webhook subscriptions and delivery (${ENGINE})`, () => {
       total: 512,
       room: (id: string) => (id === sub.id ? 2 : 0),
     })
-    const { leased } = await dispatchEvents(h.t.db, h.t.clock.now, { lease: lease('dispatch-test') })
+    const { leased, queuedFor } = await dispatchEvents(h.t.db, h.t.clock.now, {
+      lease: lease('dispatch-test'),
+    })
+    assert.deepEqual(queuedFor, [sub.id], 'its third delivery is left in the queue')
     const rows = await h.t.db
       .selectFrom('deliveries')
       .innerJoin('events', 'events.id', 'deliveries.eventId')
@@ -698,6 +702,68 @@ describe(`webhook subscriptions and delivery (${ENGINE})`, () => {
       rows.map((row) => [row.status, row.attempts, row.lockedBy]),
       Array.from({ length: 10 }, () => ['delivered', 1, null]),
     )
+  })
+
+  test('beside an endpoint that hangs, new deliveries go out leased at dispatch, with no claim reading past its backlog', async () => {
+    const slow = await receiver(() => 'hang')
+    const fast = await receiver()
+    // Without fan-out the first replaces every earlier subscription; with it, the second joins it.
+    await subscribeTo(h, slow, ['leads'])
+    await updateAccount(h.t.db, h.s.a.account.id, { webhookFanOut: true })
+    await subscribeTo(h, fast, ['leads'])
+    // Claims counted as the database sees them: the only update that writes a sender into lockedBy.
+    let claims = 0
+    const counted = h.t.db.withPlugin({
+      transformQuery: ({ node }) => {
+        if (
+          node.kind === 'UpdateQueryNode' &&
+          node.updates?.some(
+            (u) =>
+              ColumnNode.is(u.column) &&
+              /^locked_?by$/i.test(u.column.column.name) &&
+              ValueNode.is(u.value) &&
+              u.value.value !== null,
+          )
+        )
+          claims += 1
+        return node
+      },
+      transformResult: async ({ result }) => result,
+    })
+    const sender = new WebhookSender({ allowPrivate: true, timeoutMs: 10_000, userAgent: 'test' })
+    const running = new WebhookWorker(counted, {
+      secretKey: h.t.secretKey,
+      sender,
+      leaseMs: 60_000,
+      now: () => h.t.clock.now,
+      perSubscription: 1,
+      pollMs: 60_000,
+    })
+    const processed = async () => {
+      while ((await new LeadWorker(h.t.db, { now: () => h.t.clock.now }).runOnce()) > 0) {}
+      running.nudge()
+    }
+    running.start()
+    try {
+      // The slow lane fills (one open, three waiting) and a claim finds the rest of its backlog
+      // skipped: from then on only its lane is busy.
+      for (let i = 0; i < 6; i++) await h.lead({ utmSource: 'web', phones: [nextPhone()] })
+      await processed()
+      await fast.waitFor(6)
+      const before = claims
+      for (let i = 7; i <= 12; i++) {
+        await h.lead({ utmSource: 'web', phones: [nextPhone()] })
+        await processed()
+        await fast.waitFor(i)
+      }
+      assert.equal(claims - before, 0, 'each of the six went out leased at its dispatch')
+      assert.equal(slow.received.length, 1, 'the slow endpoint still holds its one request')
+    } finally {
+      await slow.close()
+      await running.stop()
+      await sender.close()
+      await updateAccount(h.t.db, h.s.a.account.id, { webhookFanOut: false })
+    }
   })
 
   test('in one recorded batch, a success after five days of failure keeps the subscription; a 410 does not', async () => {
