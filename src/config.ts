@@ -78,17 +78,23 @@ function parseRateLimit(raw: string): Config['rateLimit'] {
   return { perSecond, burst }
 }
 
-function milliseconds(min: number, max: number) {
+/** A whole number from `min` to `max`, or `expected` as the error. */
+function wholeNumber(min: number, max: number, expected: string) {
   return (raw: string): number => {
-    const ms = Number(raw)
-    if (!Number.isInteger(ms) || ms < min || ms > max)
-      throw new Error(
-        max === Number.MAX_SAFE_INTEGER
-          ? `expected a whole number of milliseconds ≥ ${min}`
-          : `expected a whole number of milliseconds from ${min} to ${max}`,
-      )
-    return ms
+    const n = Number(raw)
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(expected)
+    return n
   }
+}
+
+function milliseconds(min: number, max: number) {
+  return wholeNumber(
+    min,
+    max,
+    max === Number.MAX_SAFE_INTEGER
+      ? `expected a whole number of milliseconds ≥ ${min}`
+      : `expected a whole number of milliseconds from ${min} to ${max}`,
+  )
 }
 
 function parseRetention(raw: string): Config['webhookRetention'] {
@@ -111,12 +117,7 @@ const PARSERS = {
   port: {
     variable: 'PORT',
     fallback: '8080',
-    parse: (raw: string) => {
-      const port = Number(raw)
-      if (!Number.isInteger(port) || port < 0 || port > 65535)
-        throw new Error('expected a port number 0–65535')
-      return port
-    },
+    parse: wholeNumber(0, 65535, 'expected a port number 0–65535'),
   },
   host: { variable: 'HOST', fallback: '127.0.0.1', parse: (raw: string) => raw },
   storage: { variable: 'DATABASE_URL', fallback: 'sqlite:./data/ventas.db', parse: parseStorage },
@@ -166,12 +167,7 @@ const PARSERS = {
   webhookConcurrency: {
     variable: 'VENTAS_WEBHOOK_CONCURRENCY',
     fallback: '64',
-    parse: (raw: string) => {
-      const n = Number(raw)
-      if (!Number.isInteger(n) || n < 1 || n > 1024)
-        throw new Error('expected a whole number of requests from 1 to 1024')
-      return n
-    },
+    parse: wholeNumber(1, 1024, 'expected a whole number of requests from 1 to 1024'),
   },
   webhookRetention: { variable: 'VENTAS_WEBHOOK_RETENTION_DAYS', fallback: '30:90', parse: parseRetention },
 } satisfies { [K in keyof Config]: Parser<NonNullable<Config[K]>> }
