@@ -167,7 +167,7 @@ const PARSERS = {
   webhookConcurrency: {
     variable: 'VENTAS_WEBHOOK_CONCURRENCY',
     fallback: '64',
-    parse: wholeNumber(1, 1024, 'expected a whole number of requests from 1 to 1024'),
+    parse: wholeNumber(1, 256, 'expected a whole number of requests from 1 to 256'),
   },
   webhookRetention: { variable: 'VENTAS_WEBHOOK_RETENTION_DAYS', fallback: '30:90', parse: parseRetention },
 } satisfies { [K in keyof Config]: Parser<NonNullable<Config[K]>> }

@@ -2,6 +2,7 @@ import type { Selectable } from 'kysely'
 import { newId } from '../domain/ids.js'
 import { engineOf } from './connect.js'
 import {
+  chunks,
   type DeliveriesTable,
   type DeliveryAttemptsTable,
   type Executor,
@@ -92,13 +93,15 @@ export async function claimDeliveries(
 
 /** Gives claimed deliveries back untouched, for any sender to claim now (a sender stopping, or unable to load them). */
 export async function releaseDeliveries(db: Executor, sender: string, ids: string[]): Promise<void> {
-  if (ids.length === 0) return
-  await db
-    .updateTable('deliveries')
-    .set({ lockedBy: null, lockedUntil: null })
-    .where('id', 'in', ids)
-    .where('lockedBy', '=', sender)
-    .execute()
+  // In chunks: a stopping sender may give back thousands, past an engine's bound on parameters.
+  for (const chunk of chunks(ids)) {
+    await db
+      .updateTable('deliveries')
+      .set({ lockedBy: null, lockedUntil: null })
+      .where('id', 'in', chunk)
+      .where('lockedBy', '=', sender)
+      .execute()
+  }
 }
 
 export type AttemptOutcome = {

@@ -43,8 +43,9 @@ const DISPATCH_BATCH = 200
 /**
  * Rounds of its share a lane may hold (open plus waiting). A claim costs a transaction and two
  * reads whatever it takes, so taking three rounds at a time instead of one costs a fast receiver's
- * lane a third as many claims (bench/deliveries.ts: +13 % deliveries a second). A delivery then
- * waits behind at most three rounds of its subscription's requests: `leaseFor` covers them.
+ * lane a third as many claims (bench/deliveries.ts, at a share of 8: +13 % deliveries a second).
+ * A delivery then waits behind at most three rounds of its subscription's requests: `leaseFor`
+ * covers them.
  */
 const LANE_ROUNDS = 4
 

@@ -746,17 +746,19 @@ describe(`webhook subscriptions and delivery (${ENGINE})`, () => {
     running.start()
     try {
       // The slow lane fills (one open, three waiting) and a claim finds the rest of its backlog
-      // skipped: from then on only its lane is busy.
+      // skipped: from then on only its lane is busy. Counting starts one lead later, so a claim
+      // woken by the first six's last answers cannot land in the count.
       for (let i = 0; i < 6; i++) await h.lead({ utmSource: 'web', phones: [nextPhone()] })
       await processed()
       await fast.waitFor(6)
-      const before = claims
+      let before = claims
       for (let i = 7; i <= 12; i++) {
         await h.lead({ utmSource: 'web', phones: [nextPhone()] })
         await processed()
         await fast.waitFor(i)
+        if (i === 7) before = claims
       }
-      assert.equal(claims - before, 0, 'each of the six went out leased at its dispatch')
+      assert.equal(claims - before, 0, 'each of the last five went out leased at its dispatch')
       assert.equal(slow.received.length, 1, 'the slow endpoint still holds its one request')
     } finally {
       await slow.close()
