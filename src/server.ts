@@ -8,8 +8,9 @@ import { connect } from './store/connect.js'
 import type { Db } from './store/database.js'
 import { migrateToLatest } from './store/migrator.js'
 import { VERSION } from './version.js'
+import { leaseFor } from './webhooks/lanes.js'
 import { WebhookSender } from './webhooks/sender.js'
-import { leaseFor, WebhookWorker, type WebhookWorkerOptions } from './webhooks/worker.js'
+import { WebhookWorker, type WebhookWorkerOptions } from './webhooks/worker.js'
 
 export type Running = { app: App; db: Db; url: string; stop: () => Promise<void> }
 

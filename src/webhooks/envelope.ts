@@ -1,3 +1,4 @@
+import { signatureHeader } from '../domain/signature.js'
 import { iso } from '../http/schemas/common.js'
 import type { ProspectView } from '../http/schemas/prospect.js'
 import {
@@ -11,6 +12,8 @@ import type { StoredEvent } from '../store/events.js'
 import { findInteractionsByIds } from '../store/interactions.js'
 import { findLeadsByIds, findLeadsOfProspects, type Lead } from '../store/leads.js'
 import { findProspectsByIds } from '../store/prospects.js'
+import { type Subscription, signingSecrets } from '../store/subscriptions.js'
+import type { LeasedDelivery } from './dispatcher.js'
 
 /**
  * What a delivery carries besides the envelope (webhooks.md §1, §3): the topic's objects as the
@@ -128,4 +131,39 @@ export function envelope(
     ...(head.sequence === null ? {} : { sequence: head.sequence }),
   })
   return objects === '{}' ? fields : `${fields.slice(0, -1)},${objects.slice(1)}`
+}
+
+/**
+ * What one attempt of a delivery sends, sent at `sentAt`: the envelope, and the headers that
+ * identify and sign it (webhooks.md §3), over the exact bytes of the body.
+ */
+export function signedRequest(
+  work: LeasedDelivery,
+  subscription: Subscription,
+  sentAt: number,
+): { body: string; headers: Record<string, string> } {
+  const { delivery } = work
+  const body = envelope(
+    {
+      subscriptionId: subscription.id,
+      topic: delivery.topic,
+      type: delivery.type,
+      operationId: delivery.eventId,
+      received: work.received,
+      sent: sentAt,
+      attempts: delivery.attempts + 1,
+      sequence: work.sequence,
+    },
+    work.objects,
+  )
+  const timestamp = Math.floor(sentAt / 1000)
+  const signature = signatureHeader(signingSecrets(subscription, sentAt), delivery.eventId, timestamp, body)
+  return {
+    body,
+    headers: {
+      'webhook-id': delivery.eventId,
+      'webhook-timestamp': String(timestamp),
+      'webhook-signature': signature,
+    },
+  }
 }

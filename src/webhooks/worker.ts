@@ -1,14 +1,14 @@
 import { hostname } from 'node:os'
 import type { FastifyBaseLogger } from 'fastify'
 import { newId } from '../domain/ids.js'
-import { signatureHeader } from '../domain/signature.js'
 import { Idle } from '../jobs/idle.js'
 import { type Db, unflushedTransaction } from '../store/database.js'
 import { claimDeliveries, type Delivery, purgeDeliveries, releaseDeliveries } from '../store/deliveries.js'
 import { findEventBodies } from '../store/events.js'
-import { findSubscriptionsByIds, type Subscription, signingSecrets } from '../store/subscriptions.js'
+import { findSubscriptionsByIds, type Subscription } from '../store/subscriptions.js'
 import { type DispatchLease, dispatchEvents, type LeasedDelivery, withObjects } from './dispatcher.js'
-import { envelope } from './envelope.js'
+import { signedRequest } from './envelope.js'
+import { LANE_ROUNDS, PER_SUBSCRIPTION } from './lanes.js'
 import { AttemptRecorder, type Outcome } from './recorder.js'
 import type { SendResult } from './sender.js'
 
@@ -40,26 +40,6 @@ export type WebhookWorkerOptions = {
 const HOUR = 3_600_000
 /** Events one dispatch transaction takes. */
 const DISPATCH_BATCH = 200
-/**
- * Rounds of its share a lane may hold (open plus waiting). A claim costs a transaction and two
- * reads whatever it takes, so taking three rounds at a time instead of one costs a fast receiver's
- * lane a third as many claims (bench/deliveries.ts, at a share of 8: +13 % deliveries a second).
- * A delivery then waits behind at most three rounds of its subscription's requests: `leaseFor`
- * covers them.
- */
-const LANE_ROUNDS = 4
-
-/**
- * How long a claim must hold a delivery so that only a dead sender loses it: the rounds it may
- * wait in its lane and its own request, each up to the request timeout, plus `marginMs`.
- */
-export function leaseFor(timeoutMs: number, marginMs: number): number {
-  return LANE_ROUNDS * timeoutMs + marginMs
-}
-
-/** Requests open to one subscription at most, unless configured (`VENTAS_WEBHOOK_CONCURRENCY`). */
-export const PER_SUBSCRIPTION = 64
-
 /** A claimed delivery with what its attempt sends. */
 type Work = LeasedDelivery & { subscription: Subscription }
 
@@ -397,44 +377,16 @@ export class WebhookWorker {
 
   /** One signed POST of a delivery; its record is left to the recorder, which batches them. */
   private async attempt(work: Work): Promise<void> {
-    const { delivery, subscription } = work
-    const number = delivery.attempts + 1
     const sentAt = this.now()
-    const body = envelope(
-      {
-        subscriptionId: subscription.id,
-        topic: delivery.topic,
-        type: delivery.type,
-        operationId: delivery.eventId,
-        received: work.received,
-        sent: sentAt,
-        attempts: number,
-        sequence: work.sequence,
-      },
-      work.objects,
-    )
-    const timestamp = Math.floor(sentAt / 1000)
-    const result = await this.options.sender.send(
-      subscription.callbackUrl,
-      {
-        'webhook-id': delivery.eventId,
-        'webhook-timestamp': String(timestamp),
-        'webhook-signature': signatureHeader(
-          signingSecrets(subscription, sentAt),
-          delivery.eventId,
-          timestamp,
-          body,
-        ),
-      },
-      body,
-    )
+    const { body, headers } = signedRequest(work, work.subscription, sentAt)
+    const result = await this.options.sender.send(work.subscription.callbackUrl, headers, body)
     // Stopped while this request was open: leave it to the lease, unrecorded, so a deploy never
     // spends one of the delivery's attempts.
     if (this.abandoned) return
     this.recorder.add({
-      delivery,
-      subscriptionId: subscription.id,
-      number,
+      delivery: work.delivery,
+      subscriptionId: work.subscription.id,
+      number: work.delivery.attempts + 1,
       sentAt,
       endedAt: this.now(),
       result,
