@@ -2,12 +2,12 @@
  * Webhook delivery rate (dispatch, sign, POST, record) to a fast local receiver in another
  * process, beside two same-run baselines at the same concurrency (a subscription's share, 64):
  * - bare undici POSTs of bodies of the same size, with no Ventas code;
- * - a bare delivery loop, a plain version of the same job with no Ventas code: rows queued in a
- *   table, claimed with a lease three rounds of the share at a time (as the worker claims), each
- *   body signed and POSTed by the bare client, each outcome recorded (its row updated, an attempt
- *   row inserted) in transactions that gather what finished meanwhile, through the same driver,
- *   committed unflushed as the worker's are. It is not a ceiling: its client is undici's
- *   `request()`, and it claims only once its rows run out.
+ * - a bare delivery loop, a plain version of the same job with none of Ventas's delivery code:
+ *   rows queued in a table, claimed with a lease three rounds of the share at a time (as the
+ *   worker claims), each body signed and POSTed by the bare client, each outcome recorded (its row
+ *   updated, an attempt row inserted) in transactions that gather what finished meanwhile,
+ *   committed by the worker's own `unflushedTransaction`. It is not a ceiling: its client is
+ *   undici's `request()`, and it claims only once its rows run out.
  * Ventas is measured twice: from the queue (the events were dispatched beforehand, untimed), which
  * is what the bare loop does, and then from the outbox (the worker dispatches the events, then
  * sends). Then from the outbox again with a second subscription whose receiver never answers: the
@@ -31,6 +31,7 @@ import { LeadWorker } from '../src/jobs/worker.js'
 import { updateAccount } from '../src/services/directory.js'
 import { checkLead, storeLeads } from '../src/services/intake.js'
 import { subscribe, unsubscribe } from '../src/services/subscriptions.js'
+import { type Tx, unflushedTransaction } from '../src/store/database.js'
 import type { Lead } from '../src/store/leads.js'
 import { dispatchEvents } from '../src/webhooks/dispatcher.js'
 import { PER_SUBSCRIPTION } from '../src/webhooks/lanes.js'
@@ -147,12 +148,8 @@ async function barePosts(count: number): Promise<{ rate: number; cpuUs: number }
   return { rate, cpuUs: (user + system) / count }
 }
 
-/** Runs `work` in a transaction that commits unflushed, as the worker's claims and records do. */
-const unflushed = <T>(work: (tx: typeof t.db) => Promise<T>) =>
-  t.db.transaction().execute(async (tx) => {
-    if (ENGINE === 'postgres') await sql`set local synchronous_commit = off`.execute(tx)
-    return work(tx as unknown as typeof t.db)
-  })
+/** Commits unflushed, through the helper the worker's claims and records use. */
+const unflushed = <T>(work: (tx: Tx) => Promise<T>) => unflushedTransaction(t.db, work)
 
 /** Baseline: the bare delivery loop (see the top of this file). */
 async function bareDeliveries(count: number): Promise<{ rate: number; cpuUs: number }> {
@@ -171,12 +168,6 @@ async function bareDeliveries(count: number): Promise<{ rate: number; cpuUs: num
         tx,
       )
   })
-  // SQLite: the worker commits these under synchronous = NORMAL; so does this loop.
-  const level =
-    ENGINE === 'sqlite'
-      ? (await sql<{ synchronous: number }>`pragma synchronous`.execute(t.db)).rows[0]?.synchronous
-      : undefined
-  if (level !== undefined) await sql`pragma synchronous = normal`.execute(t.db)
   const key = randomBytes(32)
   const agent = new Agent()
   const ready: { id: string; body: string }[] = []
@@ -246,12 +237,8 @@ async function bareDeliveries(count: number): Promise<{ rate: number; cpuUs: num
       recording ??= record()
     }
   })
-  try {
-    await Promise.all(lanes)
-    while (recording) await recording
-  } finally {
-    if (level !== undefined) await sql`pragma synchronous = ${sql.raw(String(Number(level)))}`.execute(t.db)
-  }
+  await Promise.all(lanes)
+  while (recording) await recording
   const rate = count / ((performance.now() - started) / 1000)
   const { user, system } = process.cpuUsage(cpu)
   await agent.close()

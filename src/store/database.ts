@@ -381,6 +381,19 @@ export function chunks<T>(rows: T[], size = INSERT_CHUNK): T[][] {
 
 type Columns<T extends keyof Database> = keyof Database[T] & string
 
+/** The values a raw statement binds: `mark` adds one and gives its placeholder ($n or ?). */
+export function bound(db: Executor): { values: unknown[]; mark: (value: unknown) => string } {
+  const postgres = engineOf(db) === 'postgres'
+  const values: unknown[] = []
+  return {
+    values,
+    mark: (value) => {
+      values.push(value)
+      return postgres ? `$${values.length}` : '?'
+    },
+  }
+}
+
 /**
  * Inserts rows `INSERT_CHUNK` a statement, the SQL written here rather than by Kysely's builder:
  * the builder turns every value into a node, and the camel-case plugin copies each node again,
@@ -412,23 +425,17 @@ export async function insertRows<T extends keyof Database & string>(
       for (const [column, value] of Object.entries(row)) if (value !== undefined) named.add(column)
     const columns = [...named]
     if (columns.length === 0) continue
-    const parameters: unknown[] = []
-    const tuples: string[] = []
-    for (const row of chunk) {
-      const marks: string[] = []
-      for (const column of columns) {
+    const { values, mark } = bound(db)
+    const tuples = chunk.map((row) => {
+      const marks = columns.map((column) => {
         const value = row[column as keyof typeof row]
-        if (value === undefined) marks.push(postgres ? 'default' : 'null')
-        else {
-          parameters.push(value)
-          marks.push(postgres ? `$${parameters.length}` : '?')
-        }
-      }
-      tuples.push(`(${marks.join(', ')})`)
-    }
+        return value === undefined ? (postgres ? 'default' : 'null') : mark(value)
+      })
+      return `(${marks.join(', ')})`
+    })
     const names = `${quoted(table)} (${columns.map(quoted).join(', ')})`
     const result = await db.executeQuery(
-      CompiledQuery.raw(`insert into ${names} values ${tuples.join(', ')}${onConflict}`, parameters),
+      CompiledQuery.raw(`insert into ${names} values ${tuples.join(', ')}${onConflict}`, values),
     )
     inserted += Number(result.numAffectedRows ?? 0)
   }

@@ -1,7 +1,7 @@
 import { CompiledQuery } from 'kysely'
 import { newId } from '../domain/ids.js'
 import { engineOf } from './connect.js'
-import { chunks, type Executor, insertRows, reusable, type Tx } from './database.js'
+import { bound, chunks, type Executor, insertRows, reusable, type Tx } from './database.js'
 
 export type NewEvent = {
   accountId: string
@@ -71,21 +71,13 @@ export async function markDispatched(
   for (const chunk of chunks(silent)) {
     await tx.updateTable('events').set({ dispatchedAt: at }).where('id', 'in', chunk).execute()
   }
-  const postgres = engineOf(tx) === 'postgres'
   for (const chunk of chunks(events.filter((e) => e.body !== null))) {
-    const parameters: unknown[] = []
-    const mark = () => (postgres ? `$${parameters.length}` : '?')
-    const pairs = chunk.map(({ id, body }) => {
-      parameters.push(id)
-      const first = mark()
-      parameters.push(body)
-      return `(${first}, ${mark()})`
-    })
-    parameters.push(at)
+    const { values, mark } = bound(tx)
+    const pairs = chunk.map(({ id, body }) => `(${mark(id)}, ${mark(body)})`)
     await tx.executeQuery(
       CompiledQuery.raw(
-        `with rendered (id, body) as (values ${pairs.join(', ')}) update "events" set "dispatched_at" = ${mark()}, "body" = rendered.body from rendered where "events"."id" = rendered.id`,
-        parameters,
+        `with rendered (id, body) as (values ${pairs.join(', ')}) update "events" set "dispatched_at" = ${mark(at)}, "body" = rendered.body from rendered where "events"."id" = rendered.id`,
+        values,
       ),
     )
   }

@@ -42,11 +42,10 @@ export function withObjects(
  * Turns a batch of outbox events into deliveries, one per active subscription that listens to the
  * event's topic and sees its group (webhooks.md §2), and marks the events dispatched, all in one
  * transaction: an event is dispatched exactly once, by one dispatcher, even with many workers.
- * Events no subscription wants are only marked. Returns how many events it took and how many
- * deliveries it queued. The commit is not flushed (see `unflushedTransaction`): lost in a power
- * cut, the events are dispatched again (their objects rendered again, as they are then), and a
- * receiver sees any it already had under the same webhook-id; on SQLite a flush each time blocked
- * the worker 1.5–2 ms per dispatch.
+ * Events no subscription wants are only marked. Returns how many events it took. The commit is
+ * not flushed (see `unflushedTransaction`): lost in a power cut, the events are dispatched again
+ * (their objects rendered again, as they are then), and a receiver sees any it already had under
+ * the same webhook-id; on SQLite a flush each time blocked the worker 1.5–2 ms per dispatch.
  *
  * With `lease`, the dispatcher claims in the same statement as many of each subscription's new
  * deliveries as `room` allows, oldest event first, and returns them as `leased`, ready to send:
@@ -61,11 +60,11 @@ export async function dispatchEvents(
     onSetAside?: (eventId: string, error: unknown) => void
     lease?: DispatchLease
   } = {},
-): Promise<{ events: number; deliveries: number; leased: LeasedDelivery[]; queuedFor: string[] }> {
+): Promise<{ events: number; leased: LeasedDelivery[]; queuedFor: string[] }> {
   const limit = options.limit ?? 200
   return unflushedTransaction(db, async (tx) => {
     const events = await claimUndispatchedEvents(tx, limit)
-    if (events.length === 0) return { events: 0, deliveries: 0, leased: [], queuedFor: [] }
+    if (events.length === 0) return { events: 0, leased: [], queuedFor: [] }
     const listenersOf = new Map<string, Listener[]>()
     for (const accountId of new Set(events.map((e) => e.accountId))) {
       const groupIds = [...new Set(events.filter((e) => e.accountId === accountId).map((e) => e.groupId))]
@@ -117,7 +116,6 @@ export async function dispatchEvents(
     const held = new Set(leased.map((d) => `${d.eventId}/${d.subscriptionId}`))
     return {
       events: events.length,
-      deliveries: deliveries.length,
       queuedFor: [
         ...new Set(
           deliveries

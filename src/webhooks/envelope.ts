@@ -138,11 +138,10 @@ export function envelope(
  * identify and sign it (webhooks.md §3), over the exact bytes of the body.
  */
 export function signedRequest(
-  work: LeasedDelivery,
-  subscription: Subscription,
+  work: LeasedDelivery & { subscription: Subscription },
   sentAt: number,
 ): { body: string; headers: Record<string, string> } {
-  const { delivery } = work
+  const { delivery, subscription } = work
   const body = envelope(
     {
       subscriptionId: subscription.id,

@@ -378,7 +378,7 @@ export class WebhookWorker {
   /** One signed POST of a delivery; its record is left to the recorder, which batches them. */
   private async attempt(work: Work): Promise<void> {
     const sentAt = this.now()
-    const { body, headers } = signedRequest(work, work.subscription, sentAt)
+    const { body, headers } = signedRequest(work, sentAt)
     const result = await this.options.sender.send(work.subscription.callbackUrl, headers, body)
     // Stopped while this request was open: leave it to the lease, unrecorded, so a deploy never
     // spends one of the delivery's attempts.
