@@ -1,8 +1,10 @@
 /**
  * `POST /v2/leads/retail` (auth, validation, phone parsing, durable commit, 202) against a bare
  * Fastify route answering a constant JSON (bench/bare.ts), same client settings, same run; and
- * against that route doing the same checks without auth or storage (`bare.ts --check`), which
- * shows how much of the gap is the work itself. All servers run in their own processes; the load comes from autocannon in this one. Ventas runs as
+ * against that route doing part of the work with no Ventas storage (bench/bare.ts): the same
+ * checks (`--check`), committing one raw row per request with the engine's driver (`--store`),
+ * and both. Those show the most any accept doing that work could reach on this machine. All
+ * servers run in their own processes; the load comes from autocannon in this one. Ventas runs as
  * `ventas api` (no worker beside it), on a fresh SQLite file unless DATABASE_URL names PostgreSQL.
  * Usage: npm run bench -- accept [--seconds 10] [--connections 16]
  */
@@ -13,7 +15,7 @@ import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
 import { createTestDatabase } from '../test/helper.js'
 import { generateLeads } from './leads.js'
-import { start } from './servers.js'
+import { start, stop } from './servers.js'
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '16' } },
@@ -37,14 +39,19 @@ async function load(url: string, headers: Record<string, string>) {
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, wrong }
 }
 
-const bare = await start(['--import', 'tsx', 'bench/bare.ts'], {}, /"port":\d+/)
-const barePort = JSON.parse(bare.output).port as number
-const checking = await start(['--import', 'tsx', 'bench/bare.ts', '--check'], {}, /"port":\d+/)
-const checkingPort = JSON.parse(checking.output).port as number
-
 const dir = mkdtempSync(join(tmpdir(), 'ventas-bench-'))
 const pg = process.env.DATABASE_URL?.startsWith('postgres') ? await createTestDatabase() : null
 const database = pg?.env ?? { DATABASE_URL: `sqlite:${join(dir, 'ventas.db')}` }
+const rawPg = pg ? await createTestDatabase() : null
+const rawDatabase = { RAW_DATABASE_URL: rawPg?.url ?? `sqlite:${join(dir, 'raw.db')}` }
+const baseline = async (flags: string[]) => {
+  const server = await start(['--import', 'tsx', 'bench/bare.ts', ...flags], rawDatabase, /"port":\d+/)
+  return { child: server.child, url: `http://127.0.0.1:${JSON.parse(server.output).port}/v2/leads/retail` }
+}
+const bare = await baseline([])
+const checking = await baseline(['--check'])
+const storing = await baseline(['--store'])
+const both = await baseline(['--check', '--store'])
 const ventas = await start(
   ['--import', 'tsx', 'src/cli/main.ts', 'api'],
   { ...database, PORT: '0', LOG_LEVEL: 'warn', VENTAS_RATE_LIMIT: '1000000' },
@@ -53,8 +60,10 @@ const ventas = await start(
 const ventasUrl = /running at (http:\/\/\S+)/.exec(ventas.output)?.[1] as string
 const key = /API key: +(vk_\S+)/.exec(ventas.output)?.[1] as string
 
-const base = await load(`http://127.0.0.1:${barePort}/v2/leads/retail`, {})
-const ceiling = await load(`http://127.0.0.1:${checkingPort}/v2/leads/retail`, {})
+const base = await load(bare.url, {})
+const ceiling = await load(checking.url, {})
+const durable = await load(storing.url, {})
+const floor = await load(both.url, {})
 const ours = await load(`${ventasUrl}/v2/leads/retail`, { 'x-api-key': key })
 const engine = database.DATABASE_URL?.startsWith('postgres') ? 'postgres' : 'sqlite'
 const report = (figure: string, r: typeof ours) =>
@@ -71,13 +80,19 @@ const report = (figure: string, r: typeof ours) =>
 report('POST /v2/leads/retail', ours)
 report('baseline: bare Fastify route', base)
 report('bare route doing the checks, no auth, no storage', ceiling)
+report('bare route committing one raw row, no checks, no auth', durable)
+report('bare route doing the checks and committing one raw row, no auth', floor)
 const ratio = (figure: string, value: number) =>
   console.log(JSON.stringify({ engine, figure, value: Number(value.toFixed(2)), connections, duration }))
 ratio('accept / baseline', ours.rps / base.rps)
 ratio('checks alone / baseline (the ceiling without storage)', ceiling.rps / base.rps)
-bare.child.kill('SIGTERM')
-checking.child.kill('SIGTERM')
-ventas.child.kill('SIGTERM')
-await new Promise((resolve) => setTimeout(resolve, 500))
+ratio('one raw row committed / baseline (the ceiling of a durable accept)', durable.rps / base.rps)
+ratio('accept / checks and one raw row committed', ours.rps / floor.rps)
+for (const server of [bare, checking, storing, both, ventas]) await stop(server.child)
 rmSync(dir, { recursive: true, force: true })
 await pg?.drop()
+await rawPg?.drop()
+if ([base, ceiling, durable, floor, ours].some((r) => r.wrong > 0)) {
+  console.error('accept: some requests were not accepted')
+  process.exit(1)
+}

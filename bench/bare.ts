@@ -6,6 +6,13 @@
  *                                            lead (schema validation, aliases, phone and email
  *                                            parsing, request hash) but no auth and no storage:
  *                                            the most an accept could reach with a free database.
+ *   RAW_DATABASE_URL=<url> node --import tsx bench/bare.ts --store [--check]
+ *                                            the route (with --check, after the checks) answers
+ *                                            only once the body is committed as one raw row
+ *                                            (bench/raw.ts) in a transaction shared with the
+ *                                            requests that arrived meanwhile, at most 64, as
+ *                                            Ventas groups its commits: the most an accept could
+ *                                            reach with the cheapest durable storage.
  */
 import Fastify from 'fastify'
 import { LEAD_SCHEMAS, type LeadInput } from '../src/http/schemas/lead.js'
@@ -13,12 +20,19 @@ import { validatorCompiler } from '../src/http/validation.js'
 import { createAccount } from '../src/services/directory.js'
 import { checkLead } from '../src/services/intake.js'
 import { createTestApp } from '../test/helper.js'
+import { openRawTable } from './raw.js'
 
 const check = process.argv.includes('--check')
+const store = process.argv.includes('--store')
+  ? await groupCommitting(process.env.RAW_DATABASE_URL ?? '')
+  : null
 const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 })
 const answer = { id: '6745a1f0c2b4e5d6a7b8c9d0', status: 'queued' }
 if (!check) {
-  app.post('/v2/leads/retail', async (_request, reply) => reply.status(202).send(answer))
+  app.post('/v2/leads/retail', async (request, reply) => {
+    await store?.(JSON.stringify(request.body))
+    return reply.status(202).send(answer)
+  })
 } else {
   // The group and integration a real accept reads from the database, read once here.
   const t = await createTestApp()
@@ -39,6 +53,7 @@ if (!check) {
       at: Date.now(),
     })
     if (!checked.ok) return reply.status(422).send(checked.refusal)
+    await store?.(JSON.stringify(checked.lead.body))
     return reply.status(202).send({ id: checked.lead.id, status: checked.lead.status })
   })
 }
@@ -46,3 +61,28 @@ await app.listen({ port: 0, host: '127.0.0.1' })
 const address = app.server.address()
 console.log(JSON.stringify({ port: typeof address === 'object' && address ? address.port : 0 }))
 process.on('SIGTERM', () => app.close().then(() => process.exit(0)))
+
+/** Resolves once `body` is committed, in one transaction with the bodies that came meanwhile. */
+async function groupCommitting(url: string): Promise<(body: string) => Promise<void>> {
+  const table = await openRawTable(url)
+  const waiting: { body: string; done: (error?: unknown) => void }[] = []
+  let draining = false
+  const drain = async () => {
+    while (waiting.length > 0) {
+      const group = waiting.splice(0, 64)
+      const failure = await table.insert(group.map((w) => w.body)).then(
+        () => undefined,
+        (error: unknown) => error ?? new Error('insert failed'),
+      )
+      for (const w of group) w.done(failure)
+    }
+    draining = false
+  }
+  return (body) =>
+    new Promise<void>((resolve, reject) => {
+      waiting.push({ body, done: (error) => (error ? reject(error) : resolve()) })
+      if (draining) return
+      draining = true
+      setImmediate(() => void drain())
+    })
+}

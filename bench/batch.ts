@@ -4,21 +4,19 @@
  * two same-run baselines: the bare Fastify route (bench/bare.ts) receiving the same bodies (HTTP
  * and JSON parsing, no Ventas code), and a raw insert of as many rows as wide as a stored lead,
  * one transaction per body, through the engine's driver with no Ventas code (better-sqlite3 with
- * the same pragmas, or pg with one multi-row insert). Ventas runs as `ventas api` (no worker
+ * the same pragmas, or pg with one multi-row insert; bench/raw.ts). Ventas runs as `ventas api` (no worker
  * beside it) on a fresh database; autocannon sends a fixed number of bodies to each server.
  * Usage:
  *   npm run bench -- batch [--sizes 100,1000] [--leads 100000] [--connections 4]
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench -- batch
  *   add --profile DIR to run the dist/ build under node --cpu-prof (npm run build first)
  */
-import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
-import SQLite from 'better-sqlite3'
-import pg from 'pg'
 import { createTestDatabase } from '../test/helper.js'
 import { generateLeads } from './leads.js'
+import { openRawTable } from './raw.js'
 import { startBare, startVentas, stop, type Ventas } from './servers.js'
 
 const { values } = parseArgs({
@@ -81,60 +79,17 @@ async function load(
   }
 }
 
-/** Rows as wide as stored leads, one transaction of `size` rows per body; rows per second. */
+/** Rows as wide as stored leads, one transaction of `size` rows per body (bench/raw.ts); rows per second. */
 async function insertRaw(bodies: string[][], amount: number): Promise<number> {
   const database = await createTestDatabase()
-  const id = () => randomBytes(12).toString('hex')
-  const [account, group, integration] = [id(), id(), id()]
-  const row = (body: string) => [
-    id(),
-    account,
-    group,
-    integration,
-    'retail',
-    Date.now(),
-    'queued',
-    body,
-    randomBytes(32).toString('hex'),
-    '["p:+5511987654321","e:anasilva@gmail.com"]',
-  ]
-  const columns =
-    'id text primary key, account_id text not null, group_id text not null, integration_id text not null, industry text not null, received_at bigint not null, status text not null, body text not null, request_hash text not null, match_keys text not null'
+  const table = await openRawTable(database.url)
   try {
-    if (database.sqlitePath) {
-      const sqlite = new SQLite(database.sqlitePath)
-      sqlite.pragma('journal_mode = WAL')
-      sqlite.pragma('synchronous = FULL')
-      sqlite.exec(`create table raw_leads (${columns})`)
-      const insert = sqlite.prepare('insert into raw_leads values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      const commit = sqlite.transaction((rows: string[]) => {
-        for (const body of rows) insert.run(...row(body))
-      })
-      const started = performance.now()
-      for (let i = 0; i < amount; i++) commit(bodies[i % bodies.length] as string[])
-      const seconds = (performance.now() - started) / 1000
-      sqlite.close()
-      return (amount * (bodies[0]?.length ?? 0)) / seconds
-    }
-    const client = new pg.Client({ connectionString: database.url })
-    await client.connect()
-    await client.query(`create table raw_leads (${columns})`)
-    const types = ['text', 'text', 'text', 'text', 'text', 'bigint', 'text', 'text', 'text', 'text']
-    const insert = `insert into raw_leads select * from unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})`
     const started = performance.now()
-    for (let i = 0; i < amount; i++) {
-      const rows = (bodies[i % bodies.length] as string[]).map(row)
-      await client.query('begin')
-      await client.query(
-        insert,
-        types.map((_, c) => rows.map((r) => r[c])),
-      )
-      await client.query('commit')
-    }
+    for (let i = 0; i < amount; i++) await table.insert(bodies[i % bodies.length] as string[])
     const seconds = (performance.now() - started) / 1000
-    await client.end()
     return (amount * (bodies[0]?.length ?? 0)) / seconds
   } finally {
+    await table.close()
     await database.drop()
   }
 }
