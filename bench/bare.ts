@@ -17,8 +17,8 @@
 import Fastify from 'fastify'
 import { LEAD_SCHEMAS, type LeadInput } from '../src/http/schemas/lead.js'
 import { validatorCompiler } from '../src/http/validation.js'
+import { checkLead } from '../src/services/checking.js'
 import { createAccount } from '../src/services/directory.js'
-import { checkLead } from '../src/services/intake.js'
 import { createTestApp } from '../test/helper.js'
 import { openRawTable } from './raw.js'
 
@@ -39,9 +39,7 @@ if (!check) {
   const created = await createAccount(t.db, { name: 'Bench', countryCode: 'BR' })
   if (!created.ok) throw new Error(created.message)
   const { account, group } = created.value
-  const integration = { id: 'bench', accountId: account.id, groupId: group.id } as Parameters<
-    typeof checkLead
-  >[1]['integration']
+  const integration = { id: 'bench', accountId: account.id, groupId: group.id }
   await t.close()
   app.setValidatorCompiler(validatorCompiler)
   app.post('/v2/leads/retail', { schema: { body: LEAD_SCHEMAS.retail } }, async (request, reply) => {

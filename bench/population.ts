@@ -5,7 +5,7 @@ import { fieldsFromLead, MAX_EMAILS, MAX_PHONES, matchable, unionContacts } from
 import { foldName } from '../src/domain/names.js'
 import { routeProspect } from '../src/domain/routing.js'
 import type { LeadInput } from '../src/http/schemas/lead.js'
-import { checkLead } from '../src/services/intake.js'
+import { checkLead } from '../src/services/checking.js'
 import { engineOf } from '../src/store/connect.js'
 import type { Db, Tx } from '../src/store/database.js'
 import type { Group } from '../src/store/groups.js'

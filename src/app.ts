@@ -20,6 +20,7 @@ import prospectRoutes from './http/routes/prospects/index.js'
 import { buildSerializer } from './http/serialization.js'
 import { validatorCompiler } from './http/validation.js'
 import type { LeadWorker } from './jobs/worker.js'
+import { Checkers } from './services/checkers.js'
 import { LastUsedTracker } from './services/last-used.js'
 import { jobsAnnouncer } from './store/commits.js'
 import type { Db } from './store/database.js'
@@ -31,6 +32,8 @@ declare module 'fastify' {
     config: Config
     secretKey: Buffer
     lastUsed: LastUsedTracker
+    /** Checks the leads of a batch, on a thread of its own when there is a second core. */
+    checkers: Checkers
     /** The in-process worker (ventas serve), nudged when leads commit; null in `ventas api`. */
     leadWorker: LeadWorker | null
     /** The in-process webhook sender (ventas serve), nudged when deliveries are queued again. */
@@ -116,7 +119,8 @@ export async function buildApp(options: AppOptions) {
   app.decorate('leadWorker', null as LeadWorker | null)
   app.decorate('webhookWorker', null as WebhookWorker | null)
   app.decorate('announceJobs', jobsAnnouncer(options.db, options.config.storage))
-  app.addHook('onClose', async () => app.lastUsed.close())
+  app.decorate('checkers', new Checkers())
+  app.addHook('onClose', async () => Promise.all([app.lastUsed.close(), app.checkers.close()]))
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)

@@ -1,13 +1,6 @@
-import { createHash } from 'node:crypto'
-import { newId } from '../domain/ids.js'
-import type { Industry } from '../domain/industries.js'
-import { assessContacts, foldLead } from '../domain/lead.js'
 import type { ErrorDetail } from '../http/errors.js'
-import type { LeadInput } from '../http/schemas/lead.js'
 import { enqueueJobs } from '../jobs/queue.js'
 import type { Db, Tx } from '../store/database.js'
-import type { Group } from '../store/groups.js'
-import type { Integration } from '../store/integrations.js'
 import {
   findIdempotencyKey,
   findLead,
@@ -31,53 +24,6 @@ export type Refusal =
 
 /** One lead as accepted: new, or the original of a duplicate (same provider lead, same idempotency key). */
 export type Accepted = { lead: Lead; duplicate: boolean }
-
-type Checked = { ok: true; lead: Lead } | { ok: false; refusal: Refusal }
-
-/** Checks one lead without storing it: the caller learns at once what is wrong and where. */
-export function checkLead(
-  input: LeadInput,
-  ctx: {
-    integration: Integration
-    group: Group
-    industry: Industry
-    blocked: ReadonlySet<string>
-    at: number
-  },
-): Checked {
-  const folded = foldLead(input, {
-    currency: ctx.group.currency,
-    distance: ctx.group.distance,
-    categories: ctx.group.leadCategories.map((c) => c.key),
-    defaultCategory: ctx.group.defaultCategory,
-  })
-  if ('problems' in folded) return { ok: false, refusal: { kind: 'invalid', details: folded.problems } }
-  const contacts = assessContacts(folded.lead, ctx.group.countryCode, ctx.blocked)
-  if (!contacts.usable) return { ok: false, refusal: { kind: 'unprocessable', details: contacts.problems } }
-  const { provider, providerLeadId } = folded.lead
-  return {
-    ok: true,
-    lead: {
-      id: newId(ctx.at),
-      accountId: ctx.integration.accountId,
-      groupId: ctx.integration.groupId,
-      integrationId: ctx.integration.id,
-      industry: ctx.industry,
-      receivedAt: ctx.at,
-      status: 'queued',
-      processedAt: null,
-      prospectId: null,
-      merged: false,
-      error: null,
-      body: folded.lead,
-      providerRef: providerLeadId ? JSON.stringify([provider ?? '', providerLeadId]) : null,
-      requestHash: createHash('sha256')
-        .update(`${ctx.industry}\n${JSON.stringify(input)}`)
-        .digest('hex'),
-      matchKeys: [...contacts.phones, ...contacts.emails].flatMap((c) => (c.key ? [c.key] : [])),
-    },
-  }
-}
 
 export type StoreRequest = {
   leads: Lead[]

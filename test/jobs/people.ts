@@ -1,5 +1,6 @@
 import type { LeadInput } from '../../src/http/schemas/lead.js'
-import { checkLead, storeLeads } from '../../src/services/intake.js'
+import { checkLead } from '../../src/services/checking.js'
+import { storeLeads } from '../../src/services/intake.js'
 import type { Db } from '../../src/store/database.js'
 import type { Group } from '../../src/store/groups.js'
 import type { Integration } from '../../src/store/integrations.js'

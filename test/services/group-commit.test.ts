@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { sql } from 'kysely'
+import { checkLead } from '../../src/services/checking.js'
 import { GroupCommit } from '../../src/services/group-commit.js'
-import { checkLead, storeLeads, storeRequests } from '../../src/services/intake.js'
+import { storeLeads, storeRequests } from '../../src/services/intake.js'
 import { createTestApp, ENGINE, type TestContext } from '../helper.js'
 import { type Seed, seed } from '../seed.js'
 

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Industry } from '../../../domain/industries.js'
-import { type Accepted, checkLead, type Refusal, storeLeads } from '../../../services/intake.js'
+import { checkLead } from '../../../services/checking.js'
+import { type Accepted, type Refusal, storeLeads } from '../../../services/intake.js'
 import type { ProcessResult } from '../../../services/processing.js'
 import { findBlockedValues } from '../../../store/accounts.js'
 import { findGroup, type Group } from '../../../store/groups.js'

@@ -1,16 +1,16 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { type Static, Type } from 'typebox'
 import { ALL_INDUSTRIES } from '../../../domain/industries.js'
-import { checkLead, storeLeads } from '../../../services/intake.js'
+import type { ItemCheck } from '../../../services/checking.js'
+import { storeLeads } from '../../../services/intake.js'
 import { viewLeadStatus } from '../../../services/prospect-views.js'
 import { isInSubtree } from '../../../store/groups.js'
 import type { Lead } from '../../../store/leads.js'
 import { findLead } from '../../../store/leads.js'
-import { notFound, validationDetails } from '../../errors.js'
+import { notFound } from '../../errors.js'
 import { principal } from '../../plugins/auth.js'
 import { authErrors, ObjectIdSchema } from '../../schemas/common.js'
-import { LEAD_SCHEMAS, type LeadInput, LeadReceiptSchema, LeadStatusSchema } from '../../schemas/lead.js'
-import { validatorFor } from '../../validation.js'
+import { LEAD_SCHEMAS, LeadReceiptSchema, LeadStatusSchema } from '../../schemas/lead.js'
 import { acceptOne, intakeContext, leadsCommitted, receiptOf, refusalError } from './accept.js'
 import { IdempotencyHeaders } from './v1.js'
 
@@ -76,41 +76,21 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       },
       async (request, reply) => {
         const ctx = await intakeContext(app, request, industry)
-        const validate = validatorFor(LEAD_SCHEMAS[industry])
+        const checks = await app.checkers.check(request.body.leads, {
+          ...ctx,
+          integration: {
+            id: ctx.integration.id,
+            accountId: ctx.integration.accountId,
+            groupId: ctx.integration.groupId,
+          },
+        })
         const results: (ReturnType<typeof receiptOf> | Static<typeof ItemErrorSchema>)[] = new Array(
-          request.body.leads.length,
+          checks.length,
         )
         const valid: { index: number; lead: Lead }[] = []
-        request.body.leads.forEach((item, index) => {
-          if (!validate(item)) {
-            const details = validationDetails(validate.errors ?? [], 'body').map((d) => ({
-              ...d,
-              path: `/leads/${index}${d.path === '/' ? '' : d.path}`,
-            }))
-            results[index] = {
-              index,
-              error: {
-                code: 'SCHEMA_VALIDATION_FAILED',
-                message: details.map((d) => `${d.path} ${d.message}`).join('; '),
-                details,
-              },
-            }
-            return
-          }
-          const checked = checkLead(item as LeadInput, ctx)
-          if (checked.ok) valid.push({ index, lead: checked.lead })
-          else {
-            const error = refusalError(checked.refusal)
-            const details = (error.details ?? []).map((d) => ({ ...d, path: `/leads/${index}${d.path}` }))
-            results[index] = {
-              index,
-              error: {
-                code: error.code,
-                message: error.message,
-                details,
-              },
-            }
-          }
+        checks.forEach((check, index) => {
+          if (check.ok) valid.push({ index, lead: check.lead })
+          else results[index] = { index, error: itemError(index, check) }
         })
         const stored = await storeLeads(
           app.db,
@@ -148,3 +128,22 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 }
 
 export default routes
+
+/** A refused item of a batch, its paths inside the batch's body. */
+function itemError(index: number, check: Exclude<ItemCheck, { ok: true }>) {
+  const at = (path: string) => `/leads/${index}${path === '/' ? '' : path}`
+  if ('schema' in check) {
+    const details = check.schema.map((d) => ({ ...d, path: at(d.path) }))
+    return {
+      code: 'SCHEMA_VALIDATION_FAILED' as const,
+      message: details.map((d) => `${d.path} ${d.message}`).join('; '),
+      details,
+    }
+  }
+  const error = refusalError(check.refusal)
+  return {
+    code: error.code,
+    message: error.message,
+    details: (error.details ?? []).map((d) => ({ ...d, path: at(d.path) })),
+  }
+}
