@@ -16,8 +16,10 @@ type Pending = {
  * over and back costs the event loop about 4 µs a lead. Single leads are checked in the request,
  * where the hand-over would add latency and save nothing.
  *
- * The thread starts with the first batch. If it ever fails, the batches it held and every later
- * one are checked on the event loop instead: the checks are pure, so either place answers alike.
+ * The thread starts with the first batch, and costs the process memory: 10 MB loaded, and in
+ * `ventas serve` under batches a peak 22–83 MB higher than without it (BENCHMARKS.md, target 9).
+ * If it ever fails, the batches it held and every later one are checked on the event loop
+ * instead (with a process warning): the checks are pure, so either place answers alike.
  */
 export class Checkers {
   private worker: Worker | undefined
@@ -72,6 +74,7 @@ export class Checkers {
       if (this.worker !== worker) return
       this.worker = undefined
       this.failed = true
+      process.emitWarning('The checker thread ended: batches are checked on the event loop from now on')
       this.checkHere()
     }
     worker.on('error', fail)
