@@ -42,16 +42,21 @@ async function load(url: string, headers: Record<string, string>) {
 const dir = mkdtempSync(join(tmpdir(), 'ventas-bench-'))
 const pg = process.env.DATABASE_URL?.startsWith('postgres') ? await createTestDatabase() : null
 const database = pg?.env ?? { DATABASE_URL: `sqlite:${join(dir, 'ventas.db')}` }
-const rawPg = pg ? await createTestDatabase() : null
-const rawDatabase = { RAW_DATABASE_URL: rawPg?.url ?? `sqlite:${join(dir, 'raw.db')}` }
-const baseline = async (flags: string[]) => {
-  const server = await start(['--import', 'tsx', 'bench/bare.ts', ...flags], rawDatabase, /"port":\d+/)
+// Each storing baseline writes a table of its own, so both are measured on tables of the same size.
+const raw = [pg ? await createTestDatabase() : null, pg ? await createTestDatabase() : null]
+const rawUrls = raw.map((db, i) => db?.url ?? `sqlite:${join(dir, `raw-${i}.db`)}`)
+const baseline = async (flags: string[], rawUrl = '') => {
+  const server = await start(
+    ['--import', 'tsx', 'bench/bare.ts', ...flags],
+    { RAW_DATABASE_URL: rawUrl },
+    /"port":\d+/,
+  )
   return { child: server.child, url: `http://127.0.0.1:${JSON.parse(server.output).port}/v2/leads/retail` }
 }
 const bare = await baseline([])
 const checking = await baseline(['--check'])
-const storing = await baseline(['--store'])
-const both = await baseline(['--check', '--store'])
+const storing = await baseline(['--store'], rawUrls[0])
+const both = await baseline(['--check', '--store'], rawUrls[1])
 const ventas = await start(
   ['--import', 'tsx', 'src/cli/main.ts', 'api'],
   { ...database, PORT: '0', LOG_LEVEL: 'warn', VENTAS_RATE_LIMIT: '1000000' },
@@ -91,7 +96,7 @@ ratio('accept / checks and one raw row committed', ours.rps / floor.rps)
 for (const server of [bare, checking, storing, both, ventas]) await stop(server.child)
 rmSync(dir, { recursive: true, force: true })
 await pg?.drop()
-await rawPg?.drop()
+for (const db of raw) await db?.drop()
 if ([base, ceiling, durable, floor, ours].some((r) => r.wrong > 0)) {
   console.error('accept: some requests were not accepted')
   process.exit(1)

@@ -23,9 +23,10 @@ import { createTestApp } from '../test/helper.js'
 import { openRawTable } from './raw.js'
 
 const check = process.argv.includes('--check')
-const store = process.argv.includes('--store')
-  ? await groupCommitting(process.env.RAW_DATABASE_URL ?? '')
-  : null
+const storing = process.argv.includes('--store')
+const rawUrl = process.env.RAW_DATABASE_URL
+if (storing && !rawUrl) throw new Error('--store needs RAW_DATABASE_URL')
+const store = storing && rawUrl ? await groupCommitting(rawUrl) : null
 const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 })
 const answer = { id: '6745a1f0c2b4e5d6a7b8c9d0', status: 'queued' }
 if (!check) {

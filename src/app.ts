@@ -119,7 +119,12 @@ export async function buildApp(options: AppOptions) {
   app.decorate('leadWorker', null as LeadWorker | null)
   app.decorate('webhookWorker', null as WebhookWorker | null)
   app.decorate('announceJobs', jobsAnnouncer(options.db, options.config.storage))
-  app.decorate('checkers', new Checkers())
+  app.decorate(
+    'checkers',
+    new Checkers(undefined, (error) =>
+      app.log.error({ err: error }, 'the checker thread ended: batches are checked on the event loop'),
+    ),
+  )
   app.addHook('onClose', async () => Promise.all([app.lastUsed.close(), app.checkers.close()]))
 
   app.addHook('onRequest', async (request, reply) => {

@@ -6,6 +6,6 @@ parentPort?.on('message', ({ id, items, ctx }: { id: number; items: unknown[]; c
   try {
     parentPort?.postMessage({ id, checks: checkItems(items, ctx) })
   } catch (error) {
-    parentPort?.postMessage({ id, error: String(error) })
+    parentPort?.postMessage({ id, error: error instanceof Error ? error.stack : String(error) })
   }
 })

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
+import { newId } from '../domain/ids.js'
 import { type CheckContext, checkItems, type ItemCheck } from './checking.js'
 
 type Pending = {
@@ -18,8 +19,10 @@ type Pending = {
  *
  * The thread starts with the first batch, and costs the process memory: 10 MB loaded, and in
  * `ventas serve` under batches a peak 22–83 MB higher than without it (BENCHMARKS.md, target 9).
- * If it ever fails, the batches it held and every later one are checked on the event loop
- * instead (with a process warning): the checks are pure, so either place answers alike.
+ * If it ever ends, the batches it held and every later one are checked on the event loop
+ * (`onEnd` hears why). Either place gives the same answers: the thread gets copies of the items
+ * and of the context's plain data, and the ids of the leads are made here, in order, as they are
+ * for single leads (ids.ts: exact order within a process).
  */
 export class Checkers {
   private worker: Worker | undefined
@@ -27,16 +30,29 @@ export class Checkers {
   private nextId = 0
   private failed = false
 
-  constructor(private readonly threaded = availableParallelism() > 1) {}
+  constructor(
+    private readonly threaded = availableParallelism() > 1,
+    private readonly onEnd: (error: Error) => void = () => undefined,
+  ) {}
 
   check(items: unknown[], ctx: CheckContext): Promise<ItemCheck[]> {
     if (!this.threaded || this.failed) return new Promise((resolve) => resolve(checkItems(items, ctx)))
     this.worker ??= this.start()
     const id = this.nextId++
     const worker = this.worker
+    const { id: integrationId, accountId, groupId } = ctx.integration
     return new Promise((resolve, reject) => {
       this.pending.set(id, { items, ctx, resolve, reject })
-      worker.postMessage({ id, items, ctx })
+      try {
+        worker.postMessage({
+          id,
+          items,
+          ctx: { ...ctx, integration: { id: integrationId, accountId, groupId } },
+        })
+      } catch (error) {
+        this.pending.delete(id)
+        reject(error)
+      }
     })
   }
 
@@ -52,13 +68,11 @@ export class Checkers {
   private start(): Worker {
     // The thread runs the same files as this one: the build's .js, or under tsx (the tests,
     // `npm run bench`) the sources, which a worker thread loads only once tsx is registered in it.
-    const entry = new URL(
-      `./checker-thread.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`,
-      import.meta.url,
-    )
-    const worker = entry.pathname.endsWith('.ts')
+    const sources = import.meta.url.endsWith('.ts')
+    const entry = new URL(`./checker-thread.${sources ? 'ts' : 'js'}`, import.meta.url)
+    const worker = sources
       ? new Worker(
-          `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}) })`,
+          `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}) })`,
           { eval: true },
         )
       : new Worker(entry)
@@ -67,18 +81,22 @@ export class Checkers {
     worker.on('message', ({ id, checks, error }: { id: number; checks?: ItemCheck[]; error?: string }) => {
       const pending = this.pending.get(id)
       this.pending.delete(id)
-      if (checks) pending?.resolve(checks)
-      else pending?.reject(new Error(`checking a batch failed: ${error}`))
+      if (!pending) return
+      if (!checks) return pending.reject(new Error(`checking a batch failed: ${error}`))
+      for (const check of checks) if (check.ok) check.lead.id = newId(pending.ctx.at)
+      pending.resolve(checks)
     })
-    const fail = () => {
+    const end = (error: Error) => {
       if (this.worker !== worker) return
       this.worker = undefined
       this.failed = true
-      process.emitWarning('The checker thread ended: batches are checked on the event loop from now on')
+      this.onEnd(error)
+      void worker.terminate()
       this.checkHere()
     }
-    worker.on('error', fail)
-    worker.on('exit', fail)
+    worker.on('error', end)
+    worker.on('messageerror', end)
+    worker.on('exit', (code) => end(new Error(`the checker thread exited with code ${code}`)))
     return worker
   }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
+import type { Worker } from 'node:worker_threads'
 import { newId } from '../../src/domain/ids.js'
 import { Checkers } from '../../src/services/checkers.js'
 import { type CheckContext, checkItems, type ItemCheck } from '../../src/services/checking.js'
@@ -32,68 +33,98 @@ describe(`checking a batch on a thread (${ENGINE})`, () => {
   after(() => t.close())
 
   // A valid lead from the fixtures, one the schema refuses, one with no usable contact (a blocked
-  // email is its only contact), and one the alias folding refuses (a category the group lacks).
+  // email is its only contact), one the alias folding refuses (a category the group lacks), and a
+  // valid one whose priority the schema coerces from text: checked in place, the item itself is
+  // changed, while a thread checks a copy. That tells where a batch was checked.
   const items = () => [
     fixture('retail-webform.json'),
     { utmSource: 'web', phones: ['+5511987654321'], priority: 'high' },
     { utmSource: 'web', emails: ['blocked@example.com'] },
     { utmSource: 'web', phones: ['+5511987654321'], category: 'no-such-category' },
+    { utmSource: 'web', phones: ['+5511912345678'], priority: '2' },
   ]
-  /** A check as it reads wherever it ran: lead ids differ by maker, and are compared apart. */
+  const checkedInPlace = (sent: ReturnType<typeof items>) => sent[4]?.priority === 2
+  /** A check as it reads wherever it ran, but for the lead ids, compared apart. */
   const outcome = (checks: ItemCheck[]) =>
     checks.map((c) => (c.ok ? { ...c, lead: { ...c.lead, id: 'made' } } : c))
+  const ids = (checks: ItemCheck[]) => checks.flatMap((c) => (c.ok ? [c.lead.id] : []))
 
-  test('the thread answers what checking here answers, and made the leads itself', async () => {
+  test('the thread answers what checking in place answers; the ids are made here, in order', async () => {
     const checkers = new Checkers(true)
     try {
-      const [threaded, again] = await Promise.all([
-        checkers.check(items(), ctx),
-        checkers.check(items(), ctx),
-      ])
+      const [first, second] = [items(), items()]
+      const [threaded, again] = await Promise.all([checkers.check(first, ctx), checkers.check(second, ctx)])
+      assert.ok(!checkedInPlace(first) && !checkedInPlace(second), 'the thread checked copies')
       const local = checkItems(items(), ctx)
       assert.deepEqual(outcome(threaded), outcome(local))
       assert.deepEqual(outcome(again), outcome(local))
       assert.deepEqual(
         local.map((c) => c.ok),
-        [true, false, false, false],
+        [true, false, false, false, true],
       )
       assert.ok('schema' in (local[1] as object), 'the schema refused the second item')
-      const lead = threaded[0]?.ok ? threaded[0].lead : assert.fail('the fixture lead was refused')
-      assert.notEqual(maker(lead.id), here, 'the lead was made on the thread')
-      assert.notEqual(lead.id, again[0]?.ok && again[0].lead.id)
+      // Made by this process's counter, so they sort in the order of the batch, batch after batch.
+      const made = [...ids(threaded), ...ids(again)]
+      assert.equal(made.length, 4)
+      assert.ok(made.every((id) => maker(id) === here))
+      assert.deepEqual([...made].sort(), made)
     } finally {
       await checkers.close()
     }
   })
 
-  test('what the thread holds when it ends, and every batch after, is checked here', async () => {
-    const checkers = new Checkers(true)
-    const held = checkers.check(items(), ctx)
-    await checkers.close()
-    const later = await checkers.check(items(), ctx)
-    for (const checks of [await held, later]) {
+  test('a thread that ends: what it held, and every batch after, is checked in place', async () => {
+    const ended: Error[] = []
+    const checkers = new Checkers(true, (error) => ended.push(error))
+    await checkers.check(items(), ctx) // the thread is up
+    const held = items()
+    const holding = checkers.check(held, ctx)
+    // As a crash would end it (the class keeps its thread to itself).
+    await (checkers as unknown as { worker: Worker }).worker.terminate()
+    const later = items()
+    for (const [sent, checks] of [
+      [held, await holding],
+      [later, await checkers.check(later, ctx)],
+    ] as const) {
+      assert.ok(checkedInPlace(sent))
       assert.deepEqual(outcome(checks), outcome(checkItems(items(), ctx)))
-      assert.equal(checks[0]?.ok && maker(checks[0].lead.id), here)
     }
+    assert.equal(ended.length, 1)
+    assert.match(String(ended[0]?.message), /exited with code 1/)
   })
 
-  test('a batch whose checks throw fails alone, and the thread goes on', async () => {
+  test('closing: what the thread holds is checked in place', async () => {
+    const checkers = new Checkers(true)
+    const held = items()
+    const holding = checkers.check(held, ctx)
+    await checkers.close()
+    assert.deepEqual(outcome(await holding), outcome(checkItems(items(), ctx)))
+    assert.ok(checkedInPlace(held))
+  })
+
+  test('a batch whose checks throw fails alone, with its stack, and the thread goes on', async () => {
     const checkers = new Checkers(true)
     try {
       const broken = { ...ctx, group: null as unknown as CheckContext['group'] }
-      await assert.rejects(checkers.check(items(), broken), /checking a batch failed: TypeError/)
-      const checks = await checkers.check(items(), ctx)
-      assert.notEqual(checks[0]?.ok && maker(checks[0].lead.id), here, 'still checked on the thread')
+      await assert.rejects(
+        checkers.check(items(), broken),
+        /checking a batch failed: TypeError.*\n\s+at checkLead/,
+      )
+      const sent = items()
+      await checkers.check(sent, ctx)
+      assert.ok(!checkedInPlace(sent), 'still checked on the thread')
       await assert.rejects(new Checkers(false).check(items(), broken), TypeError)
     } finally {
       await checkers.close()
     }
   })
 
-  test('on one core nothing leaves the event loop', async () => {
+  test('without a thread (one core), a batch is checked in place', async () => {
     const checkers = new Checkers(false)
-    const checks = await checkers.check(items(), ctx)
-    assert.equal(checks[0]?.ok && maker(checks[0].lead.id), here)
+    const sent = items()
+    const checks = await checkers.check(sent, ctx)
+    assert.ok(checkedInPlace(sent))
+    assert.deepEqual(outcome(checks), outcome(checkItems(items(), ctx)))
     await checkers.close()
   })
 })

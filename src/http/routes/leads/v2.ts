@@ -76,14 +76,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       },
       async (request, reply) => {
         const ctx = await intakeContext(app, request, industry)
-        const checks = await app.checkers.check(request.body.leads, {
-          ...ctx,
-          integration: {
-            id: ctx.integration.id,
-            accountId: ctx.integration.accountId,
-            groupId: ctx.integration.groupId,
-          },
-        })
+        const checks = await app.checkers.check(request.body.leads, ctx)
         const results: (ReturnType<typeof receiptOf> | Static<typeof ItemErrorSchema>)[] = new Array(
           checks.length,
         )
