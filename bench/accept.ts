@@ -8,14 +8,11 @@
  * `ventas api` (no worker beside it), on a fresh SQLite file unless DATABASE_URL names PostgreSQL.
  * Usage: npm run bench -- accept [--seconds 10] [--connections 16]
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
 import { createTestDatabase } from '../test/helper.js'
 import { generateLeads } from './leads.js'
-import { start, stop } from './servers.js'
+import { startBare, startVentas, stop } from './servers.js'
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '16' } },
@@ -39,38 +36,20 @@ async function load(url: string, headers: Record<string, string>) {
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, wrong }
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'ventas-bench-'))
-const pg = process.env.DATABASE_URL?.startsWith('postgres') ? await createTestDatabase() : null
-const database = pg?.env ?? { DATABASE_URL: `sqlite:${join(dir, 'ventas.db')}` }
 // Each storing baseline writes a table of its own, so both are measured on tables of the same size.
-const raw = [pg ? await createTestDatabase() : null, pg ? await createTestDatabase() : null]
-const rawUrls = raw.map((db, i) => db?.url ?? `sqlite:${join(dir, `raw-${i}.db`)}`)
-const baseline = async (flags: string[], rawUrl = '') => {
-  const server = await start(
-    ['--import', 'tsx', 'bench/bare.ts', ...flags],
-    { RAW_DATABASE_URL: rawUrl },
-    /"port":\d+/,
-  )
-  return { child: server.child, url: `http://127.0.0.1:${JSON.parse(server.output).port}/v2/leads/retail` }
-}
-const bare = await baseline([])
-const checking = await baseline(['--check'])
-const storing = await baseline(['--store'], rawUrls[0])
-const both = await baseline(['--check', '--store'], rawUrls[1])
-const ventas = await start(
-  ['--import', 'tsx', 'src/cli/main.ts', 'api'],
-  { ...database, PORT: '0', LOG_LEVEL: 'warn', VENTAS_RATE_LIMIT: '1000000' },
-  /API key: +vk_\S+/,
-)
-const ventasUrl = /running at (http:\/\/\S+)/.exec(ventas.output)?.[1] as string
-const key = /API key: +(vk_\S+)/.exec(ventas.output)?.[1] as string
+const [rawOnly, rawChecked] = [await createTestDatabase(), await createTestDatabase()]
+const bare = await startBare()
+const checking = await startBare(['--check'])
+const storing = await startBare(['--store'], { RAW_DATABASE_URL: rawOnly.url })
+const both = await startBare(['--check', '--store'], { RAW_DATABASE_URL: rawChecked.url })
+const ventas = await startVentas('api')
 
 const base = await load(bare.url, {})
 const ceiling = await load(checking.url, {})
 const durable = await load(storing.url, {})
 const floor = await load(both.url, {})
-const ours = await load(`${ventasUrl}/v2/leads/retail`, { 'x-api-key': key })
-const engine = database.DATABASE_URL?.startsWith('postgres') ? 'postgres' : 'sqlite'
+const ours = await load(`${ventas.url}/v2/leads/retail`, { 'x-api-key': ventas.key })
+const engine = ventas.engine
 const report = (figure: string, r: typeof ours) =>
   console.log(
     JSON.stringify({
@@ -93,10 +72,11 @@ ratio('accept / baseline', ours.rps / base.rps)
 ratio('checks alone / baseline (the ceiling without storage)', ceiling.rps / base.rps)
 ratio('one raw row committed / baseline (the ceiling of a durable accept)', durable.rps / base.rps)
 ratio('accept / checks and one raw row committed', ours.rps / floor.rps)
-for (const server of [bare, checking, storing, both, ventas]) await stop(server.child)
-rmSync(dir, { recursive: true, force: true })
-await pg?.drop()
-for (const db of raw) await db?.drop()
+for (const server of [bare, checking, storing, both]) await stop(server.child)
+await ventas.stop()
+await ventas.drop()
+await rawOnly.drop()
+await rawChecked.drop()
 if ([base, ceiling, durable, floor, ours].some((r) => r.wrong > 0)) {
   console.error('accept: some requests were not accepted')
   process.exit(1)

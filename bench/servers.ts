@@ -46,9 +46,15 @@ export async function stop(child: ChildProcess, graceMs = 15_000): Promise<void>
   clearTimeout(timer)
 }
 
-/** bench/bare.ts: `POST /v2/leads/retail` parses the JSON body (1 MiB limit) and answers a constant 202. */
-export async function startBare(): Promise<{ url: string; child: ChildProcess }> {
-  const bare = await start(['--import', 'tsx', 'bench/bare.ts'], {}, /"port":\d+/)
+/**
+ * bench/bare.ts: `POST /v2/leads/retail` parses the JSON body (1 MiB limit) and answers a constant
+ * 202; with `flags` it also checks (`--check`) or stores (`--store`, in `env.RAW_DATABASE_URL`).
+ */
+export async function startBare(
+  flags: string[] = [],
+  env: Record<string, string> = {},
+): Promise<{ url: string; child: ChildProcess }> {
+  const bare = await start(['--import', 'tsx', 'bench/bare.ts', ...flags], env, /"port":\d+/)
   return { url: `http://127.0.0.1:${JSON.parse(bare.output).port}/v2/leads/retail`, child: bare.child }
 }
 
