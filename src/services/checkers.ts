@@ -3,6 +3,13 @@ import { Worker } from 'node:worker_threads'
 import { newId } from '../domain/ids.js'
 import { type CheckContext, checkItems, type ItemCheck } from './checking.js'
 
+/**
+ * A batch's checks leave nothing behind, so the thread needs little young generation. With V8's
+ * default (two 16 MB halves) it held 56–58 MB of heap for 12 MB live in `ventas serve` under
+ * batches; with 4 MB, 29–30 MB, at no cost in leads/s we could measure (BENCHMARKS.md, target 9).
+ */
+const THREAD_LIMITS = { maxYoungGenerationSizeMb: 4 }
+
 type Pending = {
   items: unknown[]
   ctx: CheckContext
@@ -17,8 +24,8 @@ type Pending = {
  * over and back costs the event loop about 4 µs a lead. Single leads are checked in the request,
  * where the hand-over would add latency and save nothing.
  *
- * The thread starts with the first batch, and costs the process memory: 10 MB loaded, and in
- * `ventas serve` under batches a peak 22–83 MB higher than without it (BENCHMARKS.md, target 9).
+ * The thread starts with the first batch, and costs the process memory: 10 MB loaded, about
+ * 30 MB of heap under batches (THREAD_LIMITS).
  * If it ever ends, the batches it held and every later one are checked on the event loop
  * (`onEnd` hears why). Either place gives the same answers: the thread gets copies of the items
  * and of the context's plain data, and the ids of the leads are made here, in order, as they are
@@ -43,6 +50,9 @@ export class Checkers {
     const { id: integrationId, accountId, groupId } = ctx.integration
     return new Promise((resolve, reject) => {
       this.pending.set(id, { items, ctx, resolve, reject })
+      // While it holds a batch the thread keeps the process alive, so that its answer, or the
+      // news that it ended, arrives; idle, it does not hold the process open.
+      if (this.pending.size === 1) worker.ref()
       try {
         worker.postMessage({
           id,
@@ -51,6 +61,7 @@ export class Checkers {
         })
       } catch (error) {
         this.pending.delete(id)
+        if (this.pending.size === 0) worker.unref()
         reject(error)
       }
     })
@@ -73,14 +84,15 @@ export class Checkers {
     const worker = sources
       ? new Worker(
           `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}) })`,
-          { eval: true },
+          { eval: true, resourceLimits: THREAD_LIMITS },
         )
-      : new Worker(entry)
+      : new Worker(entry, { resourceLimits: THREAD_LIMITS })
     worker.unref()
     // A batch whose checks threw (a bug, as it would be here) fails alone; the thread goes on.
     worker.on('message', ({ id, checks, error }: { id: number; checks?: ItemCheck[]; error?: string }) => {
       const pending = this.pending.get(id)
       this.pending.delete(id)
+      if (this.pending.size === 0) worker.unref()
       if (!pending) return
       if (!checks) return pending.reject(new Error(`checking a batch failed: ${error}`))
       for (const check of checks) if (check.ok) check.lead.id = newId(pending.ctx.at)

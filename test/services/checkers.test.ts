@@ -73,6 +73,32 @@ describe(`checking a batch on a thread (${ENGINE})`, () => {
     }
   })
 
+  test('the largest batch the route takes (1,000 leads, 10 MB) is checked on the thread', async () => {
+    const checkers = new Checkers(true)
+    try {
+      // Each lead as wide as a 10 MB body allows (no two share a string: the copy to the thread
+      // would share them), so the thread's bounded heap (THREAD_LIMITS) has to take it all.
+      const largest = () =>
+        Array.from({ length: 1000 }, (_, i) => ({
+          utmSource: 'web',
+          firstName: 'A'.repeat(150),
+          lastName: 'B'.repeat(150),
+          phones: [`+55119${String(i).padStart(8, '0')}`],
+          priority: '2',
+          history: [{ type: 'note', content: String(i).padStart(10_000, 'x') }],
+        }))
+      const sent = largest()
+      const bytes = Buffer.byteLength(JSON.stringify({ leads: sent }))
+      assert.ok(bytes > 0.99 * 10 * 1024 * 1024 && bytes < 10 * 1024 * 1024, `${bytes} bytes`)
+      const checks = await checkers.check(sent, ctx)
+      assert.equal(sent[0]?.priority, '2', 'checked on the thread, not in place')
+      assert.equal(checks.filter((c) => c.ok).length, 1000)
+      assert.deepEqual(outcome(checks), outcome(checkItems(largest(), ctx)))
+    } finally {
+      await checkers.close()
+    }
+  })
+
   test('a thread that ends: what it held, and every batch after, is checked in place', async () => {
     const ended: Error[] = []
     const checkers = new Checkers(true, (error) => ended.push(error))
