@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { setFlagsFromString } from 'node:v8'
+import { getHeapStatistics, setFlagsFromString } from 'node:v8'
 import { sql } from 'kysely'
 import { type Config, ConfigError, loadConfig, loadSecretKey, secretKeyPath } from '../../config.js'
 import { startServer, startWorker, stopOnSignals } from '../../server.js'
@@ -14,10 +14,13 @@ import type { Command } from '../main.js'
  * a steady flow of leads what it keeps is garbage: `ventas serve` under batches held 38 MB live in
  * a heap of up to 210 MB. Twice is V8's own ceiling on small machines; it took 55–85 MB off that
  * peak at no cost in leads/s we could measure (BENCHMARKS.md, target 9). V8 reads the flag at
- * every collection, so setting it now takes effect; a `--heap-growing-percent` given to node wins.
+ * every collection, so setting it now takes effect. Below a 2 GB limit (a smaller machine, or
+ * `--max-old-space-size`) V8 already grows by less, and a `--heap-growing-percent` given to node
+ * wins.
  */
 function boundHeapGrowth(): void {
-  if (process.execArgv.some((arg) => arg.startsWith('--heap-growing-percent'))) return
+  const given = process.execArgv.some((arg) => arg.startsWith('--heap-growing-percent'))
+  if (given || getHeapStatistics().heap_size_limit < 2 * 1024 ** 3) return
   setFlagsFromString('--heap-growing-percent=100')
 }
 
