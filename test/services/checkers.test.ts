@@ -76,8 +76,8 @@ describe(`checking a batch on a thread (${ENGINE})`, () => {
   test('the largest batch the route takes (1,000 leads, 10 MB) is checked on the thread', async () => {
     const checkers = new Checkers(true)
     try {
-      // Each lead as wide as a 10 MB body allows (no two share a string: the copy to the thread
-      // would share them), so the thread's bounded heap (THREAD_LIMITS) has to take it all.
+      // Each lead as wide as a 10 MB body allows, each note its own object (the copy to the thread
+      // would keep one of a shared object), so the thread's bounded heap has to take it all.
       const largest = () =>
         Array.from({ length: 1000 }, (_, i) => ({
           utmSource: 'web',
