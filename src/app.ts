@@ -121,9 +121,10 @@ export async function buildApp(options: AppOptions) {
   app.decorate('announceJobs', jobsAnnouncer(options.db, options.config.storage))
   app.decorate(
     'checkers',
-    new Checkers(undefined, (error) =>
-      app.log.error({ err: error }, 'the checker thread ended: batches are checked on the event loop'),
-    ),
+    new Checkers({
+      onEnd: (error) =>
+        app.log.error({ err: error }, 'the checker thread ended: batches are checked on the event loop'),
+    }),
   )
   app.addHook('onClose', async () => Promise.all([app.lastUsed.close(), app.checkers.close()]))
 

@@ -37,10 +37,14 @@ export class Checkers {
   private nextId = 0
   private failed = false
 
-  constructor(
-    private readonly threaded = availableParallelism() > 1,
-    private readonly onEnd: (error: Error) => void = () => undefined,
-  ) {}
+  private readonly threaded: boolean
+  private readonly onEnd: (error: Error) => void
+
+  /** `threaded` defaults to whether the machine has a second core. */
+  constructor(options: { threaded?: boolean; onEnd?: (error: Error) => void } = {}) {
+    this.threaded = options.threaded ?? availableParallelism() > 1
+    this.onEnd = options.onEnd ?? (() => undefined)
+  }
 
   check(items: unknown[], ctx: CheckContext): Promise<ItemCheck[]> {
     if (!this.threaded || this.failed) return new Promise((resolve) => resolve(checkItems(items, ctx)))

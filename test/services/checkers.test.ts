@@ -50,7 +50,7 @@ describe(`checking a batch on a thread (${ENGINE})`, () => {
   const ids = (checks: ItemCheck[]) => checks.flatMap((c) => (c.ok ? [c.lead.id] : []))
 
   test('the thread answers what checking in place answers; the ids are made here, in order', async () => {
-    const checkers = new Checkers(true)
+    const checkers = new Checkers({ threaded: true })
     try {
       const [first, second] = [items(), items()]
       const [threaded, again] = await Promise.all([checkers.check(first, ctx), checkers.check(second, ctx)])
@@ -74,7 +74,7 @@ describe(`checking a batch on a thread (${ENGINE})`, () => {
   })
 
   test('the largest batch the route takes (1,000 leads, 10 MB) is checked on the thread', async () => {
-    const checkers = new Checkers(true)
+    const checkers = new Checkers({ threaded: true })
     try {
       // Each lead as wide as a 10 MB body allows, each note its own object (the copy to the thread
       // would keep one of a shared object), so the thread's bounded heap has to take it all.
@@ -101,7 +101,7 @@ describe(`checking a batch on a thread (${ENGINE})`, () => {
 
   test('a thread that ends: what it held, and every batch after, is checked in place', async () => {
     const ended: Error[] = []
-    const checkers = new Checkers(true, (error) => ended.push(error))
+    const checkers = new Checkers({ threaded: true, onEnd: (error) => ended.push(error) })
     await checkers.check(items(), ctx) // the thread is up
     const held = items()
     const holding = checkers.check(held, ctx)
@@ -120,7 +120,7 @@ describe(`checking a batch on a thread (${ENGINE})`, () => {
   })
 
   test('closing: what the thread holds is checked in place', async () => {
-    const checkers = new Checkers(true)
+    const checkers = new Checkers({ threaded: true })
     const held = items()
     const holding = checkers.check(held, ctx)
     await checkers.close()
@@ -129,7 +129,7 @@ describe(`checking a batch on a thread (${ENGINE})`, () => {
   })
 
   test('a batch whose checks throw fails alone, with its stack, and the thread goes on', async () => {
-    const checkers = new Checkers(true)
+    const checkers = new Checkers({ threaded: true })
     try {
       const broken = { ...ctx, group: null as unknown as CheckContext['group'] }
       await assert.rejects(
@@ -139,14 +139,14 @@ describe(`checking a batch on a thread (${ENGINE})`, () => {
       const sent = items()
       await checkers.check(sent, ctx)
       assert.ok(!checkedInPlace(sent), 'still checked on the thread')
-      await assert.rejects(new Checkers(false).check(items(), broken), TypeError)
+      await assert.rejects(new Checkers({ threaded: false }).check(items(), broken), TypeError)
     } finally {
       await checkers.close()
     }
   })
 
   test('without a thread (one core), a batch is checked in place', async () => {
-    const checkers = new Checkers(false)
+    const checkers = new Checkers({ threaded: false })
     const sent = items()
     const checks = await checkers.check(sent, ctx)
     assert.ok(checkedInPlace(sent))
