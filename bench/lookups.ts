@@ -20,7 +20,7 @@ import { ALL_SCOPES } from '../src/domain/scopes.js'
 import { createIntegration } from '../src/services/access.js'
 import { createTestApp, ENGINE } from '../test/helper.js'
 import { createdAtOf, populateProspects, populationPerson } from './population.js'
-import { start } from './servers.js'
+import { start, startBare } from './servers.js'
 import { benchAccount } from './setup.js'
 
 const { values } = parseArgs({
@@ -113,12 +113,12 @@ async function prepare() {
   return { phoneTargets, emailTargets, key: access.value.key, prospects: filled.prospects }
 }
 
-let bare: Awaited<ReturnType<typeof start>> | undefined
+let bare: Awaited<ReturnType<typeof startBare>> | undefined
 let ventas: Awaited<ReturnType<typeof start>> | undefined
 try {
   const { phoneTargets, emailTargets, key, prospects } = await prepare()
-  bare = await start(['--import', 'tsx', 'bench/bare.ts'], {}, /"port":\d+/)
-  const bareUrl = `http://127.0.0.1:${JSON.parse(bare.output).port}`
+  bare = await startBare()
+  const bareUrl = new URL(bare.url).origin
   ventas = await start(
     ['--import', 'tsx', 'src/cli/main.ts', 'api'],
     { ...t.database.env, PORT: '0', LOG_LEVEL: 'warn', VENTAS_RATE_LIMIT: '1000000' },
