@@ -1,28 +1,12 @@
 import { existsSync, statSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { getHeapStatistics, setFlagsFromString } from 'node:v8'
 import { sql } from 'kysely'
 import { type Config, ConfigError, loadConfig, loadSecretKey, secretKeyPath } from '../../config.js'
 import { startServer, startWorker, stopOnSignals } from '../../server.js'
 import { connect } from '../../store/connect.js'
 import { migrateToLatest, pendingMigrations } from '../../store/migrator.js'
+import { boundHeapGrowth } from '../heap.js'
 import type { Command } from '../main.js'
-
-/**
- * Lets the heap of a long-running process grow to twice what survived its last full collection.
- * V8 allows four times when its heap limit is 2 GB or more (a machine of 8 GB or more), and under
- * a steady flow of leads what it keeps is garbage: `ventas serve` under batches held 38 MB live in
- * a heap of up to 210 MB. Twice is V8's own ceiling on small machines; it took 55–85 MB off that
- * peak at no cost in leads/s we could measure (BENCHMARKS.md, target 9). V8 reads the flag at
- * every collection, so setting it now takes effect. Below a 2 GB limit (a smaller machine, or
- * `--max-old-space-size`) V8 already grows by less, and a `--heap-growing-percent` given to node
- * wins.
- */
-function boundHeapGrowth(): void {
-  const given = process.execArgv.some((arg) => arg.startsWith('--heap-growing-percent'))
-  if (given || getHeapStatistics().heap_size_limit < 2 * 1024 ** 3) return
-  setFlagsFromString('--heap-growing-percent=100')
-}
 
 /** `serve`: API and worker in one process. */
 export const serve: Command = {
