@@ -4,11 +4,13 @@ import { newId } from '../domain/ids.js'
 import { type CheckContext, checkItems, type ItemCheck } from './checking.js'
 
 /**
- * A batch's checks leave nothing behind, so the thread needs little young generation. With V8's
- * default (two 16 MB halves) it held 56–58 MB of heap for 12 MB live in `ventas serve` under
- * batches; with 4 MB, 29–30 MB, at no cost in leads/s we could measure (BENCHMARKS.md, target 9).
+ * The thread's young generation: semi-spaces of 2 MB instead of V8's 16. A batch's checks make
+ * only short-lived objects, so more frequent, smaller scavenges cost it little. In `ventas serve`
+ * under batches the thread held 56–58 MB of heap for 12 MB live; with this bound and the process's
+ * heap growing factor of two (cli/heap.ts) 29–30 MB; with either alone 40–57 MB (at 100,000
+ * prospects). No cost in leads/s we could measure (BENCHMARKS.md, target 9).
  */
-const THREAD_LIMITS = { maxYoungGenerationSizeMb: 4 }
+const THREAD_OPTIONS = { resourceLimits: { maxYoungGenerationSizeMb: 4 } }
 
 type Pending = {
   items: unknown[]
@@ -25,7 +27,7 @@ type Pending = {
  * where the hand-over would add latency and save nothing.
  *
  * The thread starts with the first batch, and costs the process memory: 10 MB loaded, about
- * 30 MB of heap under batches (THREAD_LIMITS).
+ * 30 MB of heap under batches (THREAD_OPTIONS).
  * If it ever ends, the batches it held and every later one are checked on the event loop
  * (`onEnd` hears why). Either place gives the same answers: the thread gets copies of the items
  * and of the context's plain data, and the ids of the leads are made here, in order, as they are
@@ -88,9 +90,9 @@ export class Checkers {
     const worker = sources
       ? new Worker(
           `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}) })`,
-          { eval: true, resourceLimits: THREAD_LIMITS },
+          { ...THREAD_OPTIONS, eval: true },
         )
-      : new Worker(entry, { resourceLimits: THREAD_LIMITS })
+      : new Worker(entry, THREAD_OPTIONS)
     worker.unref()
     // A batch whose checks threw (a bug, as it would be here) fails alone; the thread goes on.
     worker.on('message', ({ id, checks, error }: { id: number; checks?: ItemCheck[]; error?: string }) => {

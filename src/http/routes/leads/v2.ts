@@ -14,7 +14,9 @@ import { LEAD_SCHEMAS, LeadReceiptSchema, LeadStatusSchema } from '../../schemas
 import { acceptOne, intakeContext, leadsCommitted, receiptOf, refusalError } from './accept.js'
 import { IdempotencyHeaders } from './v1.js'
 
-const BATCH_BODY_LIMIT = 10 * 1024 * 1024
+/** The largest batch the route takes: its body, and its leads. */
+export const BATCH_BODY_LIMIT = 10 * 1024 * 1024
+export const BATCH_MAX_LEADS = 1000
 
 const ItemErrorSchema = Type.Object({
   index: Type.Integer(),
@@ -61,11 +63,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         bodyLimit: BATCH_BODY_LIMIT,
         config: { scope: 'leads:write' },
         schema: {
-          summary: `Queue up to 1000 ${industry} leads, each validated alone (ext)`,
+          summary: `Queue up to ${BATCH_MAX_LEADS} ${industry} leads, each validated alone (ext)`,
           description:
             'Valid leads commit together; each invalid one answers `{index, error}` in its place. Idempotency-Key is not used here: send `providerLeadId` to make retries safe.',
           tags: ['Leads'],
-          body: Type.Object({ leads: Type.Array(Type.Unknown(), { minItems: 1, maxItems: 1000 }) }),
+          body: Type.Object({
+            leads: Type.Array(Type.Unknown(), { minItems: 1, maxItems: BATCH_MAX_LEADS }),
+          }),
           response: {
             202: Type.Object({ results: Type.Array(Type.Union([LeadReceiptSchema, ItemErrorSchema])) }),
             400: Type.Ref('Error'),
