@@ -7,6 +7,7 @@ import * as prospectsApi from './migrations/0003-prospects-api.js'
 import * as webhooks from './migrations/0004-webhooks.js'
 import * as deliveryQueue from './migrations/0005-delivery-queue.js'
 import * as deliveryClaim from './migrations/0006-delivery-claim.js'
+import * as leadKeysByValue from './migrations/0007-lead-keys-by-value.js'
 
 /** Migrations are imported, not read from disk, so the built package carries them. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -16,6 +17,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0004-webhooks': webhooks,
   '0005-delivery-queue': deliveryQueue,
   '0006-delivery-claim': deliveryClaim,
+  '0007-lead-keys-by-value': leadKeysByValue,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS }
