@@ -25,10 +25,10 @@ export type WorkerOptions = {
 export const DEFAULT_LEASE_MS = 30_000
 
 /**
- * Processes lead jobs: claims a batch, applies it in transactions of up to 50 leads, and on a
- * lead's failure schedules a retry with backoff (domain/retry.ts) or parks the job as dead. Runs
- * inside `ventas serve` and alone as `ventas worker`; any number of them may share a PostgreSQL
- * database.
+ * Processes lead jobs: claims a batch, applies it in transactions of up to 100 leads
+ * (processing.ts), and on a lead's failure schedules a retry with backoff (domain/retry.ts) or
+ * parks the job as dead. Runs inside `ventas serve` and alone as `ventas worker`; any number of
+ * them may share a PostgreSQL database.
  */
 export class LeadWorker {
   readonly name = `${hostname()}:${process.pid}:${newId().slice(-6)}`
