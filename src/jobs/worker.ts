@@ -8,7 +8,7 @@ import { Idle } from './idle.js'
 import { claimJobOf, claimJobs, deferJob, failJob, type Job } from './queue.js'
 
 export type WorkerOptions = {
-  /** How many jobs one claim takes. */
+  /** How many jobs one claim takes (200: one transaction's worth, processing.ts). */
   batch?: number
   /** How long the loop sleeps once a claim found every due job (a nudge wakes it sooner). */
   pollMs?: number
@@ -25,7 +25,7 @@ export type WorkerOptions = {
 export const DEFAULT_LEASE_MS = 30_000
 
 /**
- * Processes lead jobs: claims a batch, applies it in transactions of up to 100 leads
+ * Processes lead jobs: claims a batch, applies it in transactions of up to 200 leads
  * (processing.ts), and on a lead's failure schedules a retry with backoff (domain/retry.ts) or
  * parks the job as dead. Runs inside `ventas serve` and alone as `ventas worker`; any number of
  * them may share a PostgreSQL database.
@@ -46,7 +46,7 @@ export class LeadWorker {
     private readonly db: Db,
     private readonly options: WorkerOptions = {},
   ) {
-    this.batch = options.batch ?? 100
+    this.batch = options.batch ?? 200
     this.pollMs = options.pollMs ?? 250
     this.idle = new Idle(options.gatherMs)
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS

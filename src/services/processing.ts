@@ -122,9 +122,12 @@ export async function processLeads(
 /**
  * Enough leads that a transaction's statements and its commit (one fsync on SQLite) are shared by
  * many, few enough that it holds SQLite's write lock (and the API requests of the same process
- * waiting behind it) for tens of milliseconds, not seconds.
+ * waiting behind it) for tens of milliseconds, not seconds. A worker that keeps up claims fewer
+ * than this, so the bound matters when there is a queue to drain: against 100, draining 20,000
+ * leads went 4,367–4,724 → 4,975–5,894 leads/s (SQLite) and 1,628–1,645 → 2,022–2,104 (PostgreSQL,
+ * two workers), with accept → webhook at 1,000 leads/s unchanged (BENCHMARKS.md §3).
  */
-const LEADS_PER_TRANSACTION = 100
+const LEADS_PER_TRANSACTION = 200
 
 /** One transaction of leads, run again without a lead that fails and again after a lost race. */
 async function applyTogether(
