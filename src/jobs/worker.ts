@@ -1,14 +1,20 @@
 import { hostname } from 'node:os'
 import type { FastifyBaseLogger } from 'fastify'
 import { newId } from '../domain/ids.js'
-import { type AppliedResult, type ProcessResult, processLead, processLeads } from '../services/processing.js'
+import {
+  type AppliedResult,
+  LEADS_PER_TRANSACTION,
+  type ProcessResult,
+  processLead,
+  processLeads,
+} from '../services/processing.js'
 import { type Db, unflushedTransaction } from '../store/database.js'
 import { findLead } from '../store/leads.js'
 import { Idle } from './idle.js'
 import { claimJobOf, claimJobs, deferJob, failJob, type Job } from './queue.js'
 
 export type WorkerOptions = {
-  /** How many jobs one claim takes (200: one transaction's worth, processing.ts). */
+  /** How many jobs one claim takes; by default one transaction's worth (processing.ts). */
   batch?: number
   /** How long the loop sleeps once a claim found every due job (a nudge wakes it sooner). */
   pollMs?: number
@@ -46,7 +52,7 @@ export class LeadWorker {
     private readonly db: Db,
     private readonly options: WorkerOptions = {},
   ) {
-    this.batch = options.batch ?? 200
+    this.batch = options.batch ?? LEADS_PER_TRANSACTION
     this.pollMs = options.pollMs ?? 250
     this.idle = new Idle(options.gatherMs)
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS

@@ -92,12 +92,12 @@ export async function applyStoredLeads(
 }
 
 /**
- * Applies a claimed batch of leads in transactions of up to 100, each one a few statements for
- * all its leads (read, decide in memory, write). A lead that cannot be applied is left out of
- * its transaction, which runs again without it; its caller runs it again alone, where failures
- * are retried and recorded. If a transaction itself fails, none of its leads are in the result.
- * Deferred leads are in the result as such (their older lead may be later in the batch).
- * `onCommitted` hears each transaction's results as soon as it commits.
+ * Applies a claimed batch of leads in transactions of up to LEADS_PER_TRANSACTION, each a few
+ * statements for all its leads (read, decide in memory, write). A lead that cannot be applied is
+ * left out of its transaction, which runs again without it; its caller runs it again alone,
+ * where failures are retried and recorded. If a transaction itself fails, none of its leads are
+ * in the result. Deferred leads are in the result as such (their older lead may be later in the
+ * batch). `onCommitted` hears each transaction's results as soon as it commits.
  */
 export async function processLeads(
   db: Db,
@@ -127,7 +127,7 @@ export async function processLeads(
  * leads went 4,367–4,724 → 4,975–5,894 leads/s (SQLite) and 1,628–1,645 → 2,022–2,104 (PostgreSQL,
  * two workers), with accept → webhook at 1,000 leads/s unchanged (BENCHMARKS.md §3).
  */
-const LEADS_PER_TRANSACTION = 200
+export const LEADS_PER_TRANSACTION = 200
 
 /** One transaction of leads, run again without a lead that fails and again after a lost race. */
 async function applyTogether(
