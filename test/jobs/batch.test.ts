@@ -6,7 +6,7 @@ import { enqueueJobs } from '../../src/jobs/queue.js'
 import { LeadWorker } from '../../src/jobs/worker.js'
 import { createIntegration } from '../../src/services/access.js'
 import { createGroup, createUser } from '../../src/services/directory.js'
-import { type AppliedResult, processLeads } from '../../src/services/processing.js'
+import { type AppliedResult, LEADS_PER_TRANSACTION, processLeads } from '../../src/services/processing.js'
 import type { Group } from '../../src/store/groups.js'
 import { type Integration, listIntegrations } from '../../src/store/integrations.js'
 import { createTestApp, ENGINE, type TestContext } from '../helper.js'
@@ -81,6 +81,37 @@ describe(`lead batches (${ENGINE})`, () => {
       .where('subjectId', 'in', [newer, broken])
       .execute()
     assert.equal(jobs.length, 2, 'the deferred and the failed lead keep their jobs')
+  })
+
+  test('a batch past one transaction commits in several, each reported as it commits; a lead waits for an older one in a later transaction', async () => {
+    const [older, ...rest] = await storeUnprocessed(t.db, integration, s.b.root, [
+      { utmSource: 'web', firstName: 'Lia', phones: ['+55 41 98888-3003'] },
+      ...Array.from({ length: LEADS_PER_TRANSACTION + 9 }, (_, i) => ({
+        utmSource: 'web',
+        phones: [`+55 41 9${String(70_000_000 + i)}`],
+      })),
+      { utmSource: 'web', firstName: 'Lia', phones: ['(41) 98888-3003'] },
+    ])
+    const newer = rest.pop() as string
+    // The newer lead first, its older one last: they fall in the first and the second transaction.
+    const order = [newer, ...rest, older as string]
+    const committed: string[][] = []
+    const results = await processLeads(
+      t.db,
+      order,
+      () => t.clock.now,
+      (batch) => committed.push(batch.map((r) => r.leadId)),
+    )
+    assert.deepEqual(
+      committed.map((c) => c.length),
+      [LEADS_PER_TRANSACTION, 11],
+      'two transactions, each reported once it committed',
+    )
+    assert.deepEqual(committed.flat(), order)
+    assert.equal(results.get(newer)?.status, 'deferred', 'its older lead was still queued')
+    assert.equal(results.get(older as string)?.status, 'processed')
+    assert.equal(await statusOf(newer), 'queued')
+    assert.ok(rest.every((id) => results.get(id)?.status === 'processed'))
   })
 
   test('a worker reports each lead once, whether applied in the batch or run again alone', async () => {

@@ -66,7 +66,8 @@ describe(`a worker killed mid-batch (${ENGINE})`, () => {
   test('its jobs are taken over after the lease and every lead is applied exactly once', {
     timeout: 120_000,
   }, async (tc) => {
-    const people = makePeople(30, seededRandom(31))
+    // 600 leads: three claims of a worker's default size, so it dies holding one with more to come.
+    const people = makePeople(60, seededRandom(31))
     const planned = shuffle(
       people.flatMap((p) => leadsOf(p, 10, { noteEvery: 3 })),
       seededRandom(17),
