@@ -83,15 +83,16 @@ for (let b = 0; b < transactions; b++) {
     if (!checked.ok) throw new Error(`a generated lead was refused: ${JSON.stringify(checked.refusal)}`)
     batch.push(checked.lead)
   }
-  const checked = performance.now()
-  timing = true
-  await t.db.transaction().execute((tx) => storeRequests(tx, [{ leads: batch, at: Date.now() }]))
-  timing = false
-  storing += performance.now() - checked
-  checking += checked - started
-  const unindexed = performance.now()
-  await u.db.transaction().execute((tx) => storeRequests(tx, [{ leads: batch, at: Date.now() }]))
-  storingUnindexed += performance.now() - unindexed
+  checking += performance.now() - started
+  // Which database goes first alternates, so neither always meets a cache the other warmed.
+  for (const db of b % 2 === 0 ? [t.db, u.db] : [u.db, t.db]) {
+    const before = performance.now()
+    timing = db === t.db
+    await db.transaction().execute((tx) => storeRequests(tx, [{ leads: batch, at: Date.now() }]))
+    timing = false
+    if (db === t.db) storing += performance.now() - before
+    else storingUnindexed += performance.now() - before
+  }
   if (b === 0) widths.push(...batch.map((l) => JSON.stringify(l.body)))
 }
 const stored = await t.db
