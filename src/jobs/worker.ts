@@ -31,9 +31,9 @@ export type WorkerOptions = {
 export const DEFAULT_LEASE_MS = 30_000
 
 /**
- * Processes lead jobs: claims a batch, applies it in transactions of up to 200 leads
- * (processing.ts), and on a lead's failure schedules a retry with backoff (domain/retry.ts) or
- * parks the job as dead. Runs inside `ventas serve` and alone as `ventas worker`; any number of
+ * Processes lead jobs: claims a batch, applies it in transactions of up to LEADS_PER_TRANSACTION
+ * leads (processing.ts), and on a lead's failure schedules a retry with backoff (domain/retry.ts)
+ * or parks the job as dead. Runs inside `ventas serve` and alone as `ventas worker`; any number of
  * them may share a PostgreSQL database.
  */
 export class LeadWorker {
