@@ -8,6 +8,7 @@ import * as webhooks from './migrations/0004-webhooks.js'
 import * as deliveryQueue from './migrations/0005-delivery-queue.js'
 import * as deliveryClaim from './migrations/0006-delivery-claim.js'
 import * as leadKeysByValue from './migrations/0007-lead-keys-by-value.js'
+import * as inactiveKeys from './migrations/0008-inactive-keys.js'
 
 /** Migrations are imported, not read from disk, so the built package carries them. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -18,6 +19,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0005-delivery-queue': deliveryQueue,
   '0006-delivery-claim': deliveryClaim,
   '0007-lead-keys-by-value': leadKeysByValue,
+  '0008-inactive-keys': inactiveKeys,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS }

@@ -1,9 +1,10 @@
 import { type Expression, type SqlBool, sql } from 'kysely'
 import type { DataFilter, Range, Search } from '../domain/listing.js'
 import { likeSubstring } from '../domain/listing.js'
+import type { MatchKey } from '../domain/merge.js'
 import { engineOf } from './connect.js'
 import type { Executor } from './database.js'
-import { type Prospect, prospectFromRow } from './prospects.js'
+import { ACTIVE, INACTIVE, type Prospect, prospectFromRow } from './prospects.js'
 
 /**
  * The /prospects listing (api.md §3.2) as one query: the live prospects of the key's group
@@ -38,18 +39,29 @@ export async function listProspects(db: Executor, f: ProspectFilter): Promise<Pr
     .where('prospects.accountId', '=', f.accountId)
     .where('prospects.mergedInto', 'is', null)
     .where('prospects.deletedAt', 'is', null)
-  // Phone and email search read the key index, archived prospects' keys included.
-  const key = f.phoneKey ?? (f.search && f.search.kind !== 'name' ? f.search.key : undefined)
+  // Phone and email search read both key indexes: inactive keys (an archived prospect's) count too.
+  const key: MatchKey | undefined = f.phoneKey
+    ? { type: 'phone', value: f.phoneKey }
+    : f.search && f.search.kind !== 'name'
+      ? { type: f.search.kind, value: f.search.key }
+      : undefined
   if (key !== undefined) {
-    query = query.where(
-      'prospects.id',
-      'in',
-      db
-        .selectFrom('prospectKeys')
-        .select('prospectId')
-        .where('accountId', '=', f.accountId)
-        .where('keyValue', '=', key),
-    )
+    const holders = db
+      .selectFrom('prospectKeys')
+      .select('prospectId')
+      .where('accountId', '=', f.accountId)
+      .where('active', '=', ACTIVE)
+      .where('keyType', '=', key.type)
+      .where('keyValue', '=', key.value)
+      .unionAll(
+        db
+          .selectFrom('prospectKeys')
+          .select('prospectId')
+          .where('accountId', '=', f.accountId)
+          .where('active', '=', INACTIVE)
+          .where('keyValue', '=', key.value),
+      )
+    query = query.where('prospects.id', 'in', holders)
   }
   if (f.search?.kind === 'name')
     query = query.where(sql<SqlBool>`prospects.search_name like ${likeSubstring(f.search.text)} escape '\\'`)

@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely'
+import { type Selectable, sql } from 'kysely'
 import type { Contact, KeyType, MatchKey } from '../domain/merge.js'
 import { foldName } from '../domain/names.js'
 import { engineOf } from './connect.js'
@@ -108,13 +108,22 @@ export async function findProspect(
 }
 
 /**
- * The key values alone, for `key_value IN (…)`: it lets both engines seek (account_id, key_value)
- * for each key. Given only the OR of (type, value) pairs, SQLite's planner walks every key of the
- * account instead, a cost that grows with the number of prospects.
+ * The key values alone, for `key_value IN (…)`: it lets both engines seek the index for each key.
+ * Given only the OR of (type, value) pairs, SQLite's planner walks every key of the account
+ * instead, a cost that grows with the number of prospects.
  */
 function keyValues(keys: MatchKey[]): string[] {
   return [...new Set(keys.map((k) => k.value))]
 }
+
+/**
+ * `active = 1` and `active = 0` are literals in the SQL, not bound values: a partial index
+ * (`prospect_keys_active`, `prospect_keys_inactive`) serves a query only when the planner sees
+ * that the query's terms imply the index's WHERE, and a literal shows it to both engines whenever
+ * they plan, whatever they do with bound values.
+ */
+export const ACTIVE = sql.lit(1)
+export const INACTIVE = sql.lit(0)
 
 /** The rows whose (type, value) is one of `keys`: the queries select on the value alone. */
 function ofKeys<T extends { keyType: KeyType; keyValue: string; prospectId: string }>(
@@ -134,15 +143,18 @@ export async function findKeyHolders(
   keys: MatchKey[],
 ): Promise<(MatchKey & { prospectId: string })[]> {
   const holders: (MatchKey & { prospectId: string })[] = []
-  for (const values of chunks(keyValues(keys))) {
-    const rows = await db
-      .selectFrom('prospectKeys')
-      .select(['prospectId', 'keyType', 'keyValue'])
-      .where('accountId', '=', accountId)
-      .where('active', '=', 1)
-      .where('keyValue', 'in', values)
-      .execute()
-    holders.push(...ofKeys(rows, keys))
+  for (const type of new Set(keys.map((k) => k.type))) {
+    for (const values of chunks(keyValues(keys.filter((k) => k.type === type)))) {
+      const rows = await db
+        .selectFrom('prospectKeys')
+        .select(['prospectId', 'keyType', 'keyValue'])
+        .where('accountId', '=', accountId)
+        .where('active', '=', ACTIVE)
+        .where('keyType', '=', type)
+        .where('keyValue', 'in', values)
+        .execute()
+      holders.push(...ofKeys(rows, keys))
+    }
   }
   return holders
 }
@@ -181,7 +193,7 @@ export async function findPreviousHolders(
       .innerJoin('prospects', 'prospects.id', 'prospectKeys.prospectId')
       .select(['prospectKeys.prospectId', 'prospectKeys.keyType', 'prospectKeys.keyValue'])
       .where('prospectKeys.accountId', '=', accountId)
-      .where('prospectKeys.active', '=', 0)
+      .where('prospectKeys.active', '=', INACTIVE)
       .where('prospectKeys.keyValue', 'in', values)
       .where('prospects.deletedAt', 'is', null)
       .execute()
