@@ -15,9 +15,11 @@ import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
 import { Client } from 'undici'
 import { parseEmail } from '../src/domain/email.js'
+import type { KeyType } from '../src/domain/merge.js'
 import { parsePhone } from '../src/domain/phone.js'
 import { ALL_SCOPES } from '../src/domain/scopes.js'
 import { createIntegration } from '../src/services/access.js'
+import { ACTIVE } from '../src/store/prospects.js'
 import { createTestApp, ENGINE } from '../test/helper.js'
 import { createdAtOf, populateProspects, populationPerson } from './population.js'
 import { start, startBare } from './servers.js'
@@ -55,15 +57,16 @@ async function prepare() {
   )
   if (!access.ok) throw new Error(access.message)
 
-  /** Who holds each key, read from the index directly: what the API must answer. */
-  async function holders(keys: string[]): Promise<Map<string, string>> {
+  /** Who holds each key, read from the active-key index directly: what the API must answer. */
+  async function holders(type: KeyType, keys: string[]): Promise<Map<string, string>> {
     const found = new Map<string, string>()
     for (let i = 0; i < keys.length; i += 500) {
       const rows = await t.db
         .selectFrom('prospectKeys')
         .select(['keyValue', 'prospectId'])
         .where('accountId', '=', bench.account.id)
-        .where('active', '=', 1)
+        .where('active', '=', ACTIVE)
+        .where('keyType', '=', type)
         .where('keyValue', 'in', keys.slice(i, i + 500))
         .execute()
       for (const row of rows) found.set(row.keyValue, row.prospectId)
@@ -77,7 +80,7 @@ async function prepare() {
     populationPerson(Math.floor((k * count) / Math.min(TARGETS, count))),
   )
   const phoneKeys = phonePeople.map((p) => parsePhone(`+55${p.ddd}${p.mobile}`, 'BR').key as string)
-  const phoneHolders = await holders(phoneKeys)
+  const phoneHolders = await holders('phone', phoneKeys)
   const phoneTargets: Target[] = phonePeople.map((p, k) => {
     const typed = [
       `(${p.ddd}) ${p.mobile.slice(1, 5)}-${p.mobile.slice(5)}`,
@@ -97,7 +100,7 @@ async function prepare() {
     .filter((p) => p.email !== null && createdAtOf(p.index, count, now) > now - 20 * 86_400_000)
     .slice(0, TARGETS)
   const emailKeys = emailPeople.map((p) => parseEmail(p.email as string).key as string)
-  const emailHolders = await holders(emailKeys)
+  const emailHolders = await holders('email', emailKeys)
   const emailTargets: Target[] = emailPeople.map((p, k) => {
     const email = p.email as string
     const typed = email.endsWith('@gmail.com') ? email.replace('@', '+loja@') : email.toUpperCase()

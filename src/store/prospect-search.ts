@@ -39,7 +39,7 @@ export async function listProspects(db: Executor, f: ProspectFilter): Promise<Pr
     .where('prospects.accountId', '=', f.accountId)
     .where('prospects.mergedInto', 'is', null)
     .where('prospects.deletedAt', 'is', null)
-  // Phone and email search read both key indexes: inactive keys (an archived prospect's) count too.
+  // Phone and email search read every key, released ones (`active = 0`) too: both key indexes.
   const key: MatchKey | undefined = f.phoneKey
     ? { type: 'phone', value: f.phoneKey }
     : f.search && f.search.kind !== 'name'

@@ -125,7 +125,7 @@ function keyValues(keys: MatchKey[]): string[] {
 export const ACTIVE = sql.lit(1)
 export const INACTIVE = sql.lit(0)
 
-/** The rows whose (type, value) is one of `keys`: the queries select on the value alone. */
+/** The rows whose (type, value) is one of `keys`: the queries select on values (and at most one type). */
 function ofKeys<T extends { keyType: KeyType; keyValue: string; prospectId: string }>(
   rows: T[],
   keys: MatchKey[],

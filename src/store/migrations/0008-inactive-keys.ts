@@ -1,8 +1,8 @@
 import { type Kysely, sql } from 'kysely'
 
 /**
- * Inactive keys (a deleted or archived prospect's, `active = 0`) get an index of their own, in
- * place of `prospect_keys_value` over every key. Active keys are found through
+ * Released keys (`active = 0`: those of a deleted prospect) get an index of their own, in place of
+ * `prospect_keys_value` over every key. Active keys are found through
  * `prospect_keys_active`, which the one-active-holder rule needs anyway, so a new prospect's key
  * is now written into one index instead of two: that index took about one page of the 5.7 a
  * processed lead wrote (BENCHMARKS.md §3). A lookup by value reads both indexes, the active one
