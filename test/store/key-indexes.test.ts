@@ -49,7 +49,8 @@ describe(`prospect keys are found through the active index and the inactive one 
     }
     archived = { prospectId: b.prospectId, phone: bKeys[0]?.keyValue as string }
     assert.ok(kept.phone && kept.email && archived.phone, 'both prospects hold their keys')
-    // Archived, its key released: what the archived prospect of identity.md §4 holds.
+    // Archived with its key released, as test/services/identity.test.ts sets one up (in the
+    // services only DELETE releases keys today, and every lookup here leaves deleted prospects out).
     await t.db.updateTable('prospects').set({ status: 'archived' }).where('id', '=', b.prospectId).execute()
     await t.db.updateTable('prospectKeys').set({ active: 0 }).where('prospectId', '=', b.prospectId).execute()
   })
