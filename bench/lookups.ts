@@ -19,7 +19,7 @@ import type { KeyType } from '../src/domain/merge.js'
 import { parsePhone } from '../src/domain/phone.js'
 import { ALL_SCOPES } from '../src/domain/scopes.js'
 import { createIntegration } from '../src/services/access.js'
-import { ACTIVE } from '../src/store/prospects.js'
+import { findKeyHolders } from '../src/store/prospects.js'
 import { createTestApp, ENGINE } from '../test/helper.js'
 import { createdAtOf, populateProspects, populationPerson } from './population.js'
 import { start, startBare } from './servers.js'
@@ -57,21 +57,14 @@ async function prepare() {
   )
   if (!access.ok) throw new Error(access.message)
 
-  /** Who holds each key, read from the active-key index directly: what the API must answer. */
+  /** Who holds each key, as the worker finds it: what the API must answer. */
   async function holders(type: KeyType, keys: string[]): Promise<Map<string, string>> {
-    const found = new Map<string, string>()
-    for (let i = 0; i < keys.length; i += 500) {
-      const rows = await t.db
-        .selectFrom('prospectKeys')
-        .select(['keyValue', 'prospectId'])
-        .where('accountId', '=', bench.account.id)
-        .where('active', '=', ACTIVE)
-        .where('keyType', '=', type)
-        .where('keyValue', 'in', keys.slice(i, i + 500))
-        .execute()
-      for (const row of rows) found.set(row.keyValue, row.prospectId)
-    }
-    return found
+    const found = await findKeyHolders(
+      t.db,
+      bench.account.id,
+      keys.map((value) => ({ type, value })),
+    )
+    return new Map(found.map((h) => [h.value, h.prospectId]))
   }
 
   // Phones: people spread over the whole table, each asked in a format other than the one stored
