@@ -1,6 +1,7 @@
-import type { Selectable } from 'kysely'
+import { CompiledQuery, type Selectable } from 'kysely'
 import type { StoredLead } from '../domain/lead.js'
-import { chunks, type Executor, insertRows, type LeadsTable } from './database.js'
+import { engineOf } from './connect.js'
+import { bound, chunks, type Executor, insertRows, type LeadsTable } from './database.js'
 
 export type Lead = Omit<Selectable<LeadsTable>, 'body' | 'error' | 'merged' | 'matchKeys'> & {
   body: StoredLead
@@ -142,14 +143,29 @@ export async function moveLeads(db: Executor, fromId: string, toId: string): Pro
 }
 
 /**
- * Records leads' outcomes (status, time, prospect, merged, error) as an upsert of rows that
- * exist, which both engines turn into an update of each.
+ * Records leads' outcomes (status, time, prospect, merged, error): an UPDATE joined to a VALUES
+ * list of just those columns, a chunk a statement. Both engines name a VALUES list's columns
+ * column1, column2…; PostgreSQL reads untyped parameters there as text, hence the casts. (An
+ * upsert of whole rows, before, serialized and bound every lead's body again to change five
+ * columns.)
  */
 export async function markLeads(db: Executor, leads: Lead[]): Promise<void> {
-  await insertRows(db, 'leads', leads.map(toLeadRow), {
-    on: ['id'],
-    update: ['status', 'processedAt', 'prospectId', 'merged', 'error'],
-  })
+  const [bigint, integer] = engineOf(db) === 'postgres' ? ['::bigint', '::integer'] : ['', '']
+  for (const chunk of chunks(leads)) {
+    const { values, mark } = bound(db)
+    const rows = chunk.map(
+      (l) =>
+        `(${mark(l.id)}, ${mark(l.status)}, ${mark(l.processedAt)}${bigint}, ${mark(l.prospectId)}, ` +
+        `${mark(l.merged ? 1 : 0)}${integer}, ${mark(l.error === null ? null : JSON.stringify(l.error))})`,
+    )
+    await db.executeQuery(
+      CompiledQuery.raw(
+        'update leads set status = v.column2, processed_at = v.column3, prospect_id = v.column4, ' +
+          `merged = v.column5, error = v.column6 from (values ${rows.join(', ')}) as v where leads.id = v.column1`,
+        values,
+      ),
+    )
+  }
 }
 
 /** Idempotency keys live 24 hours (api.md §2.1). */
