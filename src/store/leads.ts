@@ -143,11 +143,10 @@ export async function moveLeads(db: Executor, fromId: string, toId: string): Pro
 }
 
 /**
- * Records leads' outcomes (status, time, prospect, merged, error): an UPDATE joined to a VALUES
- * list of just those columns, a chunk a statement. Both engines name a VALUES list's columns
- * column1, column2…; PostgreSQL reads untyped parameters there as text, hence the casts. (An
- * upsert of whole rows, before, serialized and bound every lead's body again to change five
- * columns.)
+ * Records leads' outcomes (status, time, prospect, merged, error): an UPDATE from a list of just
+ * those columns, a chunk a statement (as `markDispatched` does). PostgreSQL reads untyped
+ * parameters in a VALUES list as text, hence the casts. (An upsert of whole rows, before,
+ * serialized and bound every lead's body again to change five columns.)
  */
 export async function markLeads(db: Executor, leads: Lead[]): Promise<void> {
   const [bigint, integer] = engineOf(db) === 'postgres' ? ['::bigint', '::integer'] : ['', '']
@@ -160,8 +159,10 @@ export async function markLeads(db: Executor, leads: Lead[]): Promise<void> {
     )
     await db.executeQuery(
       CompiledQuery.raw(
-        'update leads set status = v.column2, processed_at = v.column3, prospect_id = v.column4, ' +
-          `merged = v.column5, error = v.column6 from (values ${rows.join(', ')}) as v where leads.id = v.column1`,
+        `with outcomes (id, status, processed_at, prospect_id, merged, error) as (values ${rows.join(', ')}) ` +
+          'update "leads" set "status" = outcomes.status, "processed_at" = outcomes.processed_at, ' +
+          '"prospect_id" = outcomes.prospect_id, "merged" = outcomes.merged, "error" = outcomes.error ' +
+          'from outcomes where "leads"."id" = outcomes.id',
         values,
       ),
     )

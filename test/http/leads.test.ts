@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import { LeadWorker } from '../../src/jobs/worker.js'
+import { blockValue } from '../../src/store/accounts.js'
 import { createTestApp, ENGINE, type TestContext } from '../helper.js'
 import { type Seed, seed } from '../seed.js'
 
@@ -210,6 +211,7 @@ describe(`lead routes (${ENGINE})`, () => {
       const status = (await get(`/v2/leads/${receipt.id}`)).json()
       assert.equal(status.status, 'processed')
       assert.equal(status.merged, false)
+      assert.equal(status.processedAt, new Date(t.clock.now).toISOString())
       const prospect = (await get(`/v1/prospect/${status.prospectId}`)).json()
       assert.deepEqual(prospect.phones, ['+5521998765432'])
       const events = await t.db
@@ -221,6 +223,24 @@ describe(`lead routes (${ENGINE})`, () => {
         'leads.processed',
         'prospects.created',
       ])
+    })
+
+    test('a lead left without a usable contact by the time it is processed is rejected, and says why', async () => {
+      const res = await post('/api/v2/leads/retail', {
+        utmSource: 'web',
+        firstName: 'Nadia',
+        phones: ['(11) 97654-3210'],
+      })
+      assert.equal(res.statusCode, 202)
+      const { id } = res.json()
+      await blockValue(t.db, s.b.account.id, 'phone', '+5511976543210')
+      while ((await worker.runOnce()) > 0) {}
+      const status = (await get(`/v2/leads/${id}`)).json()
+      assert.equal(status.status, 'rejected')
+      assert.equal(status.error.code, 'UNPROCESSABLE_LEAD')
+      assert.match(status.error.message, /^No usable contact: /)
+      assert.equal(status.processedAt, new Date(t.clock.now).toISOString())
+      assert.equal(status.prospectId, undefined)
     })
 
     test("another account's lead id is 404, and so is a lead of a group outside the key's subtree", async () => {
