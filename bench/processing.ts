@@ -70,7 +70,7 @@ if (processes === 0) {
     await storeLeads(t.db, leads.slice(i, i + 1000) as Lead[], { at: Date.now() })
   await waitUntil(
     'the workers have emptied the queue',
-    async () => (await t.db.selectFrom('jobs').select('id').executeTakeFirst()) === undefined,
+    async () => (await t.db.selectFrom('jobs').select('id').limit(1).executeTakeFirst()) === undefined,
     { timeoutMs: 600_000, workers, everyMs: 20 },
   )
   seconds = (performance.now() - started) / 1000
@@ -88,7 +88,7 @@ const unapplied = await t.db
   .select((eb) => eb.fn.countAll<number>().as('n'))
   .where((eb) => eb.or([eb('leads.status', '!=', 'processed'), eb('prospects.mergedInto', 'is not', null)]))
   .executeTakeFirstOrThrow()
-const left = await t.db.selectFrom('jobs').select('id').executeTakeFirst()
+const left = await t.db.selectFrom('jobs').select('id').limit(1).executeTakeFirst()
 if (Number(unapplied.n) > 0 || left || Number(prospects.n) === 0)
   throw new Error(`${unapplied.n} leads not applied onto a live prospect; jobs left: ${left ? 'yes' : 'no'}`)
 
