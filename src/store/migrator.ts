@@ -9,6 +9,7 @@ import * as deliveryQueue from './migrations/0005-delivery-queue.js'
 import * as deliveryClaim from './migrations/0006-delivery-claim.js'
 import * as leadKeysByValue from './migrations/0007-lead-keys-by-value.js'
 import * as inactiveKeys from './migrations/0008-inactive-keys.js'
+import * as eventsUnindexedSubject from './migrations/0009-events-unindexed-subject.js'
 
 /** Migrations are imported, not read from disk, so the built package carries them. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -20,6 +21,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0006-delivery-claim': deliveryClaim,
   '0007-lead-keys-by-value': leadKeysByValue,
   '0008-inactive-keys': inactiveKeys,
+  '0009-events-unindexed-subject': eventsUnindexedSubject,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS }
