@@ -442,6 +442,41 @@ export async function insertRows<T extends keyof Database & string>(
   return inserted
 }
 
+/**
+ * Updates rows found by `key` from a VALUES list of their new values, `INSERT_CHUNK` rows a
+ * statement, the SQL written here for the reason insertRows writes its own: one statement, where
+ * Kysely's builder would need one a row. Every row names the same columns, `key` among them;
+ * `same` sets columns to one value for every row. PostgreSQL reads untyped parameters in VALUES as
+ * text, so a column of another type names it in `types` (`bigint`, `integer`).
+ */
+export async function updateRows<T extends keyof Database & string>(
+  db: Executor,
+  table: T,
+  key: Columns<T>,
+  rows: Partial<Record<Columns<T>, unknown>>[],
+  options: { same?: Partial<Record<Columns<T>, unknown>>; types?: Partial<Record<Columns<T>, string>> } = {},
+): Promise<void> {
+  const columns = Object.keys(rows[0] ?? {}) as Columns<T>[]
+  const cast = (column: Columns<T>) =>
+    engineOf(db) === 'postgres' && options.types?.[column] ? `::${options.types[column]}` : ''
+  for (const chunk of chunks(rows)) {
+    const { values, mark } = bound(db)
+    const tuples = chunk.map((row) => `(${columns.map((c) => `${mark(row[c])}${cast(c)}`).join(', ')})`)
+    const sets = [
+      ...Object.entries(options.same ?? {}).map(([column, value]) => `${quoted(column)} = ${mark(value)}`),
+      ...columns.filter((c) => c !== key).map((c) => `${quoted(c)} = changes.${quoted(c)}`),
+    ]
+    await db.executeQuery(
+      CompiledQuery.raw(
+        `with changes (${columns.map(quoted).join(', ')}) as (values ${tuples.join(', ')}) ` +
+          `update ${quoted(table)} set ${sets.join(', ')} from changes ` +
+          `where ${quoted(table)}.${quoted(key)} = changes.${quoted(key)}`,
+        values,
+      ),
+    )
+  }
+}
+
 /** A camelCase name as the camel-case plugin writes it in SQL: snake_case, double-quoted. */
 function quoted(name: string): string {
   return `"${name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}"`

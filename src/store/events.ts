@@ -1,7 +1,6 @@
-import { CompiledQuery } from 'kysely'
 import { newId } from '../domain/ids.js'
 import { engineOf } from './connect.js'
-import { bound, chunks, type Executor, insertRows, reusable, type Tx } from './database.js'
+import { chunks, type Executor, insertRows, reusable, type Tx, updateRows } from './database.js'
 
 export type NewEvent = {
   accountId: string
@@ -71,16 +70,8 @@ export async function markDispatched(
   for (const chunk of chunks(silent)) {
     await tx.updateTable('events').set({ dispatchedAt: at }).where('id', 'in', chunk).execute()
   }
-  for (const chunk of chunks(events.filter((e) => e.body !== null))) {
-    const { values, mark } = bound(tx)
-    const pairs = chunk.map(({ id, body }) => `(${mark(id)}, ${mark(body)})`)
-    await tx.executeQuery(
-      CompiledQuery.raw(
-        `with rendered (id, body) as (values ${pairs.join(', ')}) update "events" set "dispatched_at" = ${mark(at)}, "body" = rendered.body from rendered where "events"."id" = rendered.id`,
-        values,
-      ),
-    )
-  }
+  const rendered = events.filter((e) => e.body !== null).map(({ id, body }) => ({ id, body }))
+  await updateRows(tx, 'events', 'id', rendered, { same: { dispatchedAt: at } })
 }
 
 export async function findEventBodies(

@@ -1,7 +1,6 @@
-import { CompiledQuery, type Selectable } from 'kysely'
+import type { Selectable } from 'kysely'
 import type { StoredLead } from '../domain/lead.js'
-import { engineOf } from './connect.js'
-import { bound, chunks, type Executor, insertRows, type LeadsTable } from './database.js'
+import { chunks, type Executor, insertRows, type LeadsTable, updateRows } from './database.js'
 
 export type Lead = Omit<Selectable<LeadsTable>, 'body' | 'error' | 'merged' | 'matchKeys'> & {
   body: StoredLead
@@ -143,30 +142,20 @@ export async function moveLeads(db: Executor, fromId: string, toId: string): Pro
 }
 
 /**
- * Records leads' outcomes (status, time, prospect, merged, error): an UPDATE from a list of just
- * those columns, a chunk a statement (as `markDispatched` does). PostgreSQL reads untyped
- * parameters in a VALUES list as text, hence the casts. (An upsert of whole rows, before,
- * serialized and bound every lead's body again to change five columns.)
+ * Records leads' outcomes (status, time, prospect, merged, error): an update from a list of just
+ * those columns. (An upsert of whole rows, before, serialized and bound every lead's body again
+ * to change five columns.)
  */
 export async function markLeads(db: Executor, leads: Lead[]): Promise<void> {
-  const [bigint, integer] = engineOf(db) === 'postgres' ? ['::bigint', '::integer'] : ['', '']
-  for (const chunk of chunks(leads)) {
-    const { values, mark } = bound(db)
-    const rows = chunk.map(
-      (l) =>
-        `(${mark(l.id)}, ${mark(l.status)}, ${mark(l.processedAt)}${bigint}, ${mark(l.prospectId)}, ` +
-        `${mark(l.merged ? 1 : 0)}${integer}, ${mark(l.error === null ? null : JSON.stringify(l.error))})`,
-    )
-    await db.executeQuery(
-      CompiledQuery.raw(
-        `with outcomes (id, status, processed_at, prospect_id, merged, error) as (values ${rows.join(', ')}) ` +
-          'update "leads" set "status" = outcomes.status, "processed_at" = outcomes.processed_at, ' +
-          '"prospect_id" = outcomes.prospect_id, "merged" = outcomes.merged, "error" = outcomes.error ' +
-          'from outcomes where "leads"."id" = outcomes.id',
-        values,
-      ),
-    )
-  }
+  const outcomes = leads.map((l) => ({
+    id: l.id,
+    status: l.status,
+    processedAt: l.processedAt,
+    prospectId: l.prospectId,
+    merged: l.merged ? 1 : 0,
+    error: l.error === null ? null : JSON.stringify(l.error),
+  }))
+  await updateRows(db, 'leads', 'id', outcomes, { types: { processedAt: 'bigint', merged: 'integer' } })
 }
 
 /** Idempotency keys live 24 hours (api.md §2.1). */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { INSERT_CHUNK, insertRows, reusable } from '../../src/store/database.js'
+import { INSERT_CHUNK, insertRows, reusable, updateRows } from '../../src/store/database.js'
 import { createTestApp, ENGINE, type TestContext } from '../helper.js'
 
 describe(`statements written or compiled once outside Kysely's builder (${ENGINE})`, () => {
@@ -101,6 +101,41 @@ describe(`statements written or compiled once outside Kysely's builder (${ENGINE
     })
     assert.deepEqual(await read(), { requestHash: 'third', leadId: 'lead-1' })
     await assert.rejects(insertRows(t.db, 'idempotencyKeys', [key]), /unique|UNIQUE|duplicate/)
+  })
+
+  test('an update from a list sets each row its own values, past one statement, and the shared ones', async () => {
+    const ids = Array.from({ length: 2 * INSERT_CHUNK + 7 }, (_, i) => `update-${String(i).padStart(4, '0')}`)
+    const job = { kind: 'lead' as const, runAt: 1, attempts: 0, maxAttempts: 5, createdAt: 1 }
+    await insertRows(
+      t.db,
+      'jobs',
+      ids.map((id) => ({ ...job, id, subjectId: id })),
+    )
+    const [untouched, ...changed] = ids
+    // A bigint and an integer column from the list: PostgreSQL needs their types named.
+    const rows = changed.map((id, i) => ({
+      id,
+      runAt: 1_700_000_000_000 + i,
+      attempts: i % 7,
+      lastError: `e${i}`,
+    }))
+    await updateRows(t.db, 'jobs', 'id', rows, {
+      same: { lockedBy: 'worker-9' },
+      types: { runAt: 'bigint', attempts: 'integer' },
+    })
+    const stored = await t.db
+      .selectFrom('jobs')
+      .select(['id', 'runAt', 'attempts', 'lastError', 'lockedBy'])
+      .where('id', 'like', 'update-%')
+      .orderBy('id')
+      .execute()
+    assert.deepEqual(
+      stored.map((r) => ({ ...r, runAt: Number(r.runAt) })),
+      [
+        { id: untouched, runAt: 1, attempts: 0, lastError: null, lockedBy: null },
+        ...rows.map((r) => ({ ...r, lockedBy: 'worker-9' })),
+      ],
+    )
   })
 
   test('a reusable query runs with the values of each call', async () => {
