@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
+import { VERSION } from '../../src/version.js'
 import { createTestApp, ENGINE, type TestContext } from '../helper.js'
 import { type Seed, seed } from '../seed.js'
 
@@ -17,6 +18,8 @@ describe(`OpenAPI, docs, health and metrics (${ENGINE})`, () => {
     assert.equal(res.statusCode, 200)
     const doc = res.json()
     assert.equal(doc.openapi, '3.1.0')
+    // Ventas's own version, not Fastify's (which `app.version` is).
+    assert.equal(doc.info.version, VERSION)
     const expected = {
       '/v1/checkCredentials': undefined,
       '/v1/integration': null,

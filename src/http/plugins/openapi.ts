@@ -3,6 +3,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { SCOPES } from '../../domain/scopes.js'
+import { VERSION } from '../../version.js'
 import { ErrorSchema } from '../schemas/common.js'
 
 const KEY_SCHEMES = ['apiKeyQuery', 'apiToken', 'xApiKey', 'bearer'] as const
@@ -23,7 +24,7 @@ async function openapiPlugin(app: FastifyInstance) {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Ventas Sales API', version: app.version ?? '1', description: DESCRIPTION },
+      info: { title: 'Ventas Sales API', version: VERSION, description: DESCRIPTION },
       components: {
         securitySchemes: {
           apiKeyQuery: { type: 'apiKey', in: 'query', name: 'api-key' },
