@@ -7,6 +7,7 @@
  * servers run in their own processes; the load comes from autocannon in this one. Ventas runs as
  * `ventas api` (no worker beside it), on a fresh SQLite file unless DATABASE_URL names PostgreSQL.
  * Usage: npm run bench -- accept [--seconds 10] [--connections 16]
+ *   add --profile DIR to run the dist/ build under node --cpu-prof (npm run build first)
  */
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
@@ -15,7 +16,11 @@ import { generateLeads } from './leads.js'
 import { startBare, startVentas, stop } from './servers.js'
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '16' } },
+  options: {
+    seconds: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '16' },
+    profile: { type: 'string' },
+  },
   allowPositionals: true,
 })
 const duration = Number(values.seconds)
@@ -42,7 +47,7 @@ const bare = await startBare()
 const checking = await startBare(['--check'])
 const storing = await startBare(['--store'], { RAW_DATABASE_URL: rawOnly.url })
 const both = await startBare(['--check', '--store'], { RAW_DATABASE_URL: rawChecked.url })
-const ventas = await startVentas('api')
+const ventas = await startVentas('api', values.profile ? { profileDir: values.profile } : {})
 
 const base = await load(bare.url, {})
 const ceiling = await load(checking.url, {})
