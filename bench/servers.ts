@@ -85,7 +85,7 @@ export async function startVentas(
   if (profileDir) mkdirSync(profileDir, { recursive: true })
   const node = (ventasCommand: string) =>
     profileDir
-      ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, 'dist/src/cli/main.js', ventasCommand]
+      ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, 'dist/main.js', ventasCommand]
       : ['--import', 'tsx', 'src/cli/main.ts', ventasCommand]
   const children: ChildProcess[] = []
   try {

@@ -2,7 +2,7 @@
  * Start time and memory at scale (issue 6, target 9: on a database of 1,000,000 prospects, start
  * to ready under 1.5 s and RSS under 350 MB while leads arrive one by one and in batches).
  * Usage: npm run bench -- startup [--prospects 1000000] [--starts 5] [--seconds 10] [--connections 16] [--batch 100]
- * Ventas runs as users run it, `node dist/src/cli/main.js serve` (API, worker and webhook sender in
+ * Ventas runs as users run it, `node dist/main.js serve` (API, worker and webhook sender in
  * one process), so this benchmark builds dist/ first (`npm run build`); tsx would add its own
  * compile time to every start. The database (SQLite unless DATABASE_URL names PostgreSQL) is
  * filled by bench/population.ts.
@@ -155,7 +155,7 @@ const build = spawnSync('npm', ['run', 'build', '--silent'], { encoding: 'utf8' 
 if (build.status !== 0) throw new Error(`npm run build failed:\n${build.stdout}${build.stderr}`)
 
 const env = { PORT: '0', LOG_LEVEL: 'warn', VENTAS_RATE_LIMIT: '1000000' }
-const serve = ['dist/src/cli/main.js', 'serve']
+const serve = ['dist/main.js', 'serve']
 const report = (figure: string, r: object) => console.log(JSON.stringify({ engine: ENGINE, figure, ...r }))
 const empty = await database(0)
 const full = await database(count)

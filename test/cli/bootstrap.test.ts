@@ -21,6 +21,7 @@ type Started = {
   child: ChildProcessByStdio<null, Readable, Readable>
   stdout: string
   stderr: string
+  /** Settles once the process has exited and its output has all been read. */
   exited: Promise<[number | null, NodeJS.Signals | null]>
 }
 
@@ -32,7 +33,12 @@ function start(command: string, args: string[], env: Record<string, string>): St
     env: { ...process.env, ...env, PORT: '0', LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  const started: Started = { child, stdout: '', stderr: '', exited: once(child, 'exit') as Started['exited'] }
+  const started: Started = {
+    child,
+    stdout: '',
+    stderr: '',
+    exited: once(child, 'close') as Started['exited'],
+  }
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     started.stdout += chunk
   })
@@ -80,7 +86,7 @@ async function killGroup(started: Started | undefined): Promise<void> {
 
 /** The `node … serve` process npm started (npm runs it under `sh -c`), found in npm's process group. */
 async function serverUnder(npm: Started): Promise<number> {
-  const pattern = '^[^ ]*node dist/src/cli/main\\.js serve'
+  const pattern = '^[^ ]*node dist/main\\.js serve'
   const { stdout } = await execFileAsync('pgrep', ['-g', String(npm.child.pid), '-f', pattern])
   const pids = stdout.trim().split('\n').map(Number)
   assert.equal(pids.length, 1, `expected one server process, found ${stdout}`)
@@ -143,7 +149,7 @@ describe(`npm start on an empty database (${ENGINE})`, () => {
   test('a later start prints only the URLs, the first key still works, and SIGTERM exits 0', async (t) => {
     assert.ok(key, 'needs the key of the first start')
     const began = performance.now()
-    second = start(process.execPath, ['dist/src/cli/main.js', 'serve'], db.env)
+    second = start(process.execPath, ['dist/main.js', 'serve'], db.env)
     await waitForOutput(second, /^ {2}Console: .*$/m, 15_000)
     t.diagnostic(`second start: banner after ${Math.round(performance.now() - began)} ms`)
     const url = /^Ventas is running at (http:\/\/127\.0\.0\.1:\d+)$/m.exec(second.stdout)?.[1]
@@ -156,7 +162,22 @@ describe(`npm start on an empty database (${ENGINE})`, () => {
     assert.equal(integration.status, 200)
     assert.equal(((await integration.json()) as { name: string }).name, 'Demo API Access')
 
+    // The build's second entry point: a batch is checked on the checker thread, dist/checker-thread.js.
+    const batch = await fetch(`${url}/v2/leads/retail/batch`, {
+      method: 'POST',
+      headers: { 'x-api-key': key, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        leads: [{ firstName: 'Ana', phones: ['+54 9 11 5555-4444'], utmSource: 'web' }, {}],
+      }),
+    })
+    assert.equal(batch.status, 202)
+    const { results } = (await batch.json()) as { results: { id?: string; error?: { code: string } }[] }
+    assert.match(results[0]?.id ?? JSON.stringify(results[0]), /^[0-9a-f]{24}$/)
+    assert.equal(results[1]?.error?.code, 'SCHEMA_VALIDATION_FAILED')
+
     second.child.kill('SIGTERM')
     assert.deepEqual(await second.exited, [0, null])
+    // A thread that failed to start is logged (just after the answer: the batch is checked here instead).
+    assert.doesNotMatch(second.stdout, /checker thread ended/)
   })
 })
