@@ -8,6 +8,7 @@ import {
   type DatabaseConnection,
   Kysely,
   PostgresDialect,
+  SqliteAdapter,
   type SqliteDatabase,
   SqliteDialect,
   type SqliteDialectConfig,
@@ -126,5 +127,5 @@ export function connect(storage: Storage, options: ConnectOptions = {}): Db {
 }
 
 export function engineOf(db: Db): 'sqlite' | 'postgres' {
-  return db.getExecutor().adapter.constructor.name.startsWith('Sqlite') ? 'sqlite' : 'postgres'
+  return db.getExecutor().adapter instanceof SqliteAdapter ? 'sqlite' : 'postgres'
 }

@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely'
+import { type Kysely, PostgresAdapter, sql } from 'kysely'
 import { foldName } from '../../domain/names.js'
 
 /**
@@ -45,7 +45,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .on('interactions')
     .columns(['agent_id', 'prospect_id', 'created_at'])
     .execute()
-  if (db.getExecutor().adapter.constructor.name.startsWith('Postgres')) {
+  if (db.getExecutor().adapter instanceof PostgresAdapter) {
     // The extension is database-wide: make it once, in public (not in whichever schema migrates
     // first), under a lock because migration locks are per schema; then name its operator class
     // wherever it lives, since another schema's search_path may not include it.
