@@ -1,20 +1,24 @@
 /**
  * `npm run build`: bundles the `ventas` command and the checker thread into dist/main.js and
  * dist/checker-thread.js. Node 20 loads ES modules one file at a time, and three packages ship
- * hundreds of them (typebox 373, kysely 263, libphonenumber-js 93, beside our own 114): as
- * separate files they were a third of `ventas serve`'s start (BENCHMARKS.md §9). Those and our
- * code are inlined; every other package is CommonJS, loads quickly through `require`, and stays
- * in node_modules as Node resolves it (better-sqlite3's native addon, swagger-ui's assets and
- * packages that find files beside their own must). Types are checked by `npm run typecheck`.
+ * as many small ones (typebox 373, kysely 263, libphonenumber-js 93, beside our own 114): as
+ * separate files they were nearly a third of `ventas serve`'s start (BENCHMARKS.md §8). Those and
+ * our code are inlined. Every other package is CommonJS (pg behind a thin ES wrapper), loads
+ * quickly through `require`, and stays in node_modules as Node resolves it: better-sqlite3's
+ * native addon, swagger-ui's assets and the packages that find files beside their own need that.
+ * Types are checked by `npm run typecheck`.
  */
 import { rmSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 
 const INLINED = new Set(['typebox', 'kysely', 'libphonenumber-js'])
 const packageOf = (specifier) => specifier.split('/', specifier.startsWith('@') ? 2 : 1).join('/')
 
-rmSync('dist', { recursive: true, force: true })
+const root = fileURLToPath(new URL('..', import.meta.url))
+rmSync(`${root}/dist`, { recursive: true, force: true })
 await build({
+  absWorkingDir: root,
   entryPoints: ['src/cli/main.ts', 'src/services/checker-thread.ts'],
   entryNames: '[name]',
   outdir: 'dist',
@@ -26,7 +30,7 @@ await build({
   logLevel: 'warning',
   plugins: [
     {
-      name: 'external-commonjs-packages',
+      name: 'external-packages-but-the-inlined',
       setup(build) {
         // Bare specifiers (packages, node: builtins): inline the listed packages, leave the rest.
         build.onResolve({ filter: /^[^./]/ }, ({ path }) =>

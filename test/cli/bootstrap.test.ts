@@ -177,7 +177,7 @@ describe(`npm start on an empty database (${ENGINE})`, () => {
 
     second.child.kill('SIGTERM')
     assert.deepEqual(await second.exited, [0, null])
-    // A thread that failed to start is logged (just after the answer: the batch is checked here instead).
+    // A thread that failed to start is logged, and the batch is checked on the event loop instead.
     assert.doesNotMatch(second.stdout, /checker thread ended/)
   })
 })
