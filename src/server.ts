@@ -12,7 +12,9 @@ import { leaseFor } from './webhooks/lanes.js'
 import { WebhookSender } from './webhooks/sender.js'
 import { WebhookWorker, type WebhookWorkerOptions } from './webhooks/worker.js'
 
-export type Running = { app: App; db: Db; url: string; stop: () => Promise<void> }
+/** What a signal stops: a started server or worker, and the log that says so. */
+type Stoppable = { stop: () => Promise<void>; log: Pick<App['log'], 'info' | 'error'> }
+export type Running = Stoppable & { app: App; db: Db; url: string }
 
 /** How long SIGTERM waits for in-flight requests before giving up on them. */
 const SHUTDOWN_GRACE_MS = 10_000
@@ -75,7 +77,7 @@ function webhookWorker(
 }
 
 /** `ventas worker`: lead processing and webhook delivery, until SIGTERM lets the work in hand finish. */
-export async function startWorker(config: Config): Promise<{ stop: () => Promise<void> }> {
+export async function startWorker(config: Config): Promise<Stoppable> {
   const secretKey = loadSecretKey(config)
   const db = connect(config.storage, { sqliteSynchronous: config.sqliteSynchronous })
   await migrateToLatest(db)
@@ -101,6 +103,7 @@ export async function startWorker(config: Config): Promise<{ stop: () => Promise
   )
   log.info({ worker: worker.name, webhooks: webhooks.name }, 'worker started')
   return {
+    log,
     stop: async () => {
       await watch.stop()
       await Promise.all([worker.stop(), stopWebhooks()])
@@ -163,21 +166,34 @@ export async function startServer(
     })()
     return stopping
   }
-  return { app, db, url, stop }
+  return { app, db, url, stop, log: app.log }
 }
 
-/** Wires SIGTERM and SIGINT to a graceful stop and exit 0. */
-export function stopOnSignals(running: Running): void {
+/**
+ * Wires SIGTERM and SIGINT to a graceful stop and exit 0, then waits for the start. Wired first:
+ * a signal that comes while the process starts, or just after it says it is ready (its banner,
+ * "worker started"), waits for the start and then stops it. With no listener yet, Node would end
+ * the process at once, in the middle of whatever it was doing. A second signal still does that
+ * (the listeners are once), for a start that hangs.
+ */
+export async function stopOnSignals(starting: Promise<Stoppable>): Promise<void> {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
-      running.app.log.info({ signal }, 'shutting down')
-      running.stop().then(
-        () => process.exit(0),
-        (error) => {
-          running.app.log.error({ err: error }, 'shutdown failed')
-          process.exit(1)
+      // A start that fails is reported by the command that awaits it, not here.
+      starting.then(
+        (running) => {
+          running.log.info({ signal }, 'shutting down')
+          running.stop().then(
+            () => process.exit(0),
+            (error) => {
+              running.log.error({ err: error }, 'shutdown failed')
+              process.exit(1)
+            },
+          )
         },
+        () => undefined,
       )
     })
   }
+  await starting
 }

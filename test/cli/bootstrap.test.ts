@@ -11,7 +11,8 @@ import { createTestDatabase, ENGINE, type TestDatabase } from '../helper.js'
 /**
  * operations.md §1–§3 as a newcomer meets them: `npm start` on an empty database builds, bootstraps
  * an account, prints a working key and a request to try once, and stops with exit 0 on SIGTERM;
- * later starts print only the URLs and the first key keeps working.
+ * later starts print only the URLs and the first key keeps working. These run the build
+ * (dist/main.js), as users do; the rest of the suite runs the sources.
  */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const execFileAsync = promisify(execFile)
@@ -30,7 +31,7 @@ function start(command: string, args: string[], env: Record<string, string>): St
   const child = spawn(command, args, {
     cwd: ROOT,
     detached: true,
-    env: { ...process.env, ...env, PORT: '0', LOG_LEVEL: 'warn' },
+    env: { ...process.env, PORT: '0', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const started: Started = {
@@ -109,6 +110,7 @@ describe(`npm start on an empty database (${ENGINE})`, () => {
   let db: TestDatabase
   let first: Started | undefined
   let second: Started | undefined
+  let worker: Started | undefined
   let key: string
   before(async () => {
     db = await createTestDatabase()
@@ -116,6 +118,7 @@ describe(`npm start on an empty database (${ENGINE})`, () => {
   after(async () => {
     await killGroup(first)
     await killGroup(second)
+    await killGroup(worker)
     await db.drop()
   })
 
@@ -179,5 +182,18 @@ describe(`npm start on an empty database (${ENGINE})`, () => {
     assert.deepEqual(await second.exited, [0, null])
     // A thread that failed to start is logged, and the batch is checked on the event loop instead.
     assert.doesNotMatch(second.stdout, /checker thread ended/)
+  })
+
+  test('the build also runs `doctor` and `worker`, which stops with exit 0 on SIGTERM', async () => {
+    const { stdout } = await execFileAsync(process.execPath, ['dist/main.js', 'doctor'], {
+      cwd: ROOT,
+      env: { ...process.env, ...db.env, PORT: '0' },
+    })
+    assert.match(stdout, /^ok +database: /m)
+    assert.match(stdout, /^ok +migrations: current$/m)
+    worker = start(process.execPath, ['dist/main.js', 'worker'], { ...db.env, LOG_LEVEL: 'info' })
+    await waitForOutput(worker, /"msg":"worker started"/, 15_000)
+    worker.child.kill('SIGTERM')
+    assert.deepEqual(await worker.exited, [0, null])
   })
 })

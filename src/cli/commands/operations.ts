@@ -15,7 +15,7 @@ export const serve: Command = {
   needsContext: false,
   async run() {
     boundHeapGrowth()
-    stopOnSignals(await startServer(loadConfig(), { withWorker: true }))
+    await stopOnSignals(startServer(loadConfig(), { withWorker: true }))
     return null
   },
 }
@@ -27,7 +27,7 @@ export const api: Command = {
   needsContext: false,
   async run() {
     boundHeapGrowth()
-    stopOnSignals(await startServer(loadConfig(), { withWorker: false }))
+    await stopOnSignals(startServer(loadConfig(), { withWorker: false }))
     return null
   },
 }
@@ -39,17 +39,7 @@ export const worker: Command = {
   needsContext: false,
   async run() {
     boundHeapGrowth()
-    const running = await startWorker(loadConfig())
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-      process.once(
-        signal,
-        () =>
-          void running.stop().then(
-            () => process.exit(0),
-            () => process.exit(1),
-          ),
-      )
-    }
+    await stopOnSignals(startWorker(loadConfig()))
     return null
   },
 }
