@@ -35,17 +35,24 @@ export async function insertDeliveries(
   at: number,
   lease?: { sender: string; leaseMs: number },
 ): Promise<{ leased: Delivery[] }> {
-  const rows: Delivery[] = deliveries.map(({ leased, ...d }) => ({
-    ...d,
+  // Each column named: copying with `{ leased, ...d }` cost about 6 µs a delivery (V8's slow path
+  // for object rest), a tenth of dispatching one (bench/deliveries.ts, inspector profile).
+  const rows: Delivery[] = deliveries.map((d) => ({
     id: newId(at),
+    accountId: d.accountId,
+    subscriptionId: d.subscriptionId,
+    eventId: d.eventId,
+    topic: d.topic,
+    type: d.type,
     status: 'pending' as const,
     attempts: 0,
     nextAttemptAt: at,
-    lockedBy: lease && leased ? lease.sender : null,
-    lockedUntil: lease && leased ? at + lease.leaseMs : null,
+    lockedBy: lease && d.leased ? lease.sender : null,
+    lockedUntil: lease && d.leased ? at + lease.leaseMs : null,
     lastStatusCode: null,
     lastError: null,
     deliveredAt: null,
+    body: d.body,
     createdAt: at,
     updatedAt: at,
   }))

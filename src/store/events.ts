@@ -84,5 +84,5 @@ export async function findEventBodies(
     .select(['id', 'createdAt', 'sequence', 'body'])
     .where('id', 'in', ids)
     .execute()
-  return new Map(rows.map(({ id, ...rest }) => [id, rest]))
+  return new Map(rows.map((e) => [e.id, { createdAt: e.createdAt, sequence: e.sequence, body: e.body }]))
 }
