@@ -35,8 +35,9 @@ export async function insertDeliveries(
   at: number,
   lease?: { sender: string; leaseMs: number },
 ): Promise<{ leased: Delivery[] }> {
-  // Each column named: copying with `{ leased, ...d }` cost about 6 µs a delivery (V8's slow path
-  // for object rest), a tenth of dispatching one (bench/deliveries.ts, inspector profile).
+  // Each column named: spread into a new object and then given twelve more columns, a row cost
+  // about 6 µs a delivery in the dispatch's profile (bench/deliveries.ts), a thirtieth of sending
+  // one; written out, well under one.
   const rows: Delivery[] = deliveries.map((d) => ({
     id: newId(at),
     accountId: d.accountId,
