@@ -73,11 +73,17 @@ export class Checkers {
     })
   }
 
-  /** Ends the thread; batches it still holds are checked here. */
+  /**
+   * Ends the thread; batches it still holds are checked here. A closing thread holds the process
+   * open until it has exited, even when an answer comes in meanwhile (which would otherwise let go
+   * of an idle thread): else the process could run out of other work before the thread's exit
+   * reached it, and this would never settle, a shutdown cut short (checkers.test.ts).
+   */
   async close(): Promise<void> {
     const worker = this.worker
     this.worker = undefined
     this.failed = true
+    worker?.ref()
     await worker?.terminate()
     this.checkHere()
   }
@@ -98,7 +104,7 @@ export class Checkers {
     worker.on('message', ({ id, checks, error }: { id: number; checks?: ItemCheck[]; error?: string }) => {
       const pending = this.pending.get(id)
       this.pending.delete(id)
-      if (this.pending.size === 0) worker.unref()
+      if (this.pending.size === 0 && this.worker === worker) worker.unref() // a closing thread stays held
       if (!pending) return
       if (!checks) return pending.reject(new Error(`checking a batch failed: ${error}`))
       for (const check of checks) if (check.ok) check.lead.id = newId(pending.ctx.at)

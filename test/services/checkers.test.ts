@@ -127,33 +127,78 @@ console.log(JSON.stringify(checks.map((c) => c.ok)))`
     assert.equal(child.stdout.trim(), '[true]')
   })
 
+  /**
+   * A batch the thread is sure to still hold when it is ended at once: a thousand items take it
+   * milliseconds, ending it takes less. (Five items it sometimes answered first, and then this
+   * process, with nothing else to do, could end before the thread's exit reached it.)
+   */
+  const many = () => Array.from({ length: 200 }, items).flat()
+
   test('a thread that ends: what it held, and every batch after, is checked in place', async () => {
     const ended: Error[] = []
     const checkers = new Checkers({ threaded: true, onEnd: (error) => ended.push(error) })
     await checkers.check(items(), ctx) // the thread is up
-    const held = items()
+    const held = many()
     const holding = checkers.check(held, ctx)
-    // As a crash would end it (the class keeps its thread to itself).
-    await (checkers as unknown as { worker: Worker }).worker.terminate()
+    // As a crash would end it (the class keeps its thread to itself). Awaited after the batch it
+    // held: answered by the thread instead, the batch fails the test here rather than hang it.
+    const terminated = (checkers as unknown as { worker: Worker }).worker.terminate()
     const later = items()
     for (const [sent, checks] of [
       [held, await holding],
       [later, await checkers.check(later, ctx)],
     ] as const) {
       assert.ok(checkedInPlace(sent))
-      assert.deepEqual(outcome(checks), outcome(checkItems(items(), ctx)))
+      assert.deepEqual(outcome(checks), outcome(checkItems(sent === held ? many() : items(), ctx)))
     }
+    await terminated
     assert.equal(ended.length, 1)
     assert.match(String(ended[0]?.message), /exited with code 1/)
   })
 
   test('closing: what the thread holds is checked in place', async () => {
     const checkers = new Checkers({ threaded: true })
-    const held = items()
+    const held = many()
     const holding = checkers.check(held, ctx)
     await checkers.close()
-    assert.deepEqual(outcome(await holding), outcome(checkItems(items(), ctx)))
+    assert.deepEqual(outcome(await holding), outcome(checkItems(many(), ctx)))
     assert.ok(checkedInPlace(held))
+  })
+
+  test("closing settles when the thread's last answer comes in as it ends", async () => {
+    // In a process of its own with nothing else to do. The thread answers while this one spins,
+    // so the answer is read during close(). Had that answer let go of the thread (as an idle
+    // thread is let go), the process would run out of work before the thread's exit reached it,
+    // and close() would never settle: exit 13, at the first round.
+    const script = `const { Checkers } = await import(${JSON.stringify(new URL('../../src/services/checkers.ts', import.meta.url).href)})
+const ctx = {
+  integration: { id: 'i', accountId: 'a', groupId: 'g' },
+  group: { currency: 'BRL', distance: 'km', leadCategories: [], defaultCategory: null, countryCode: 'BR' },
+  industry: 'retail',
+  blocked: new Set(),
+  at: Date.now(),
+}
+const lead = () => [{ utmSource: 'web', phones: ['+5511987654321'] }]
+for (let round = 0; round < 3; round++) {
+  const checkers = new Checkers({ threaded: true })
+  await checkers.check(lead(), ctx)
+  const holding = checkers.check(lead(), ctx)
+  const until = Date.now() + 50
+  while (Date.now() < until) {}
+  await checkers.close()
+  await holding
+}
+console.log('closed')`
+    const child = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const run = execFile(
+        process.execPath,
+        ['--import', 'tsx', '--input-type=module', '-e', script],
+        { timeout: 60_000 },
+        (_error, stdout, stderr) => resolve({ code: run.exitCode, stdout, stderr }),
+      )
+    })
+    assert.equal(child.code, 0, child.stderr)
+    assert.equal(child.stdout.trim(), 'closed')
   })
 
   test('a batch whose checks throw fails alone, with its stack, and the thread goes on', async () => {
