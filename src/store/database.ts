@@ -457,11 +457,11 @@ export async function updateRows<T extends keyof Database & string>(
   options: { same?: Partial<Record<Columns<T>, unknown>>; types?: Partial<Record<Columns<T>, string>> } = {},
 ): Promise<void> {
   const columns = Object.keys(rows[0] ?? {}) as Columns<T>[]
-  const cast = (column: Columns<T>) =>
-    engineOf(db) === 'postgres' && options.types?.[column] ? `::${options.types[column]}` : ''
+  const postgres = engineOf(db) === 'postgres'
+  const casts = columns.map((c) => (postgres && options.types?.[c] ? `::${options.types[c]}` : ''))
   for (const chunk of chunks(rows)) {
     const { values, mark } = bound(db)
-    const tuples = chunk.map((row) => `(${columns.map((c) => `${mark(row[c])}${cast(c)}`).join(', ')})`)
+    const tuples = chunk.map((row) => `(${columns.map((c, i) => `${mark(row[c])}${casts[i]}`).join(', ')})`)
     const sets = [
       ...Object.entries(options.same ?? {}).map(([column, value]) => `${quoted(column)} = ${mark(value)}`),
       ...columns.filter((c) => c !== key).map((c) => `${quoted(c)} = changes.${quoted(c)}`),

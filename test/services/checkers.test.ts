@@ -51,6 +51,27 @@ describe(`checking a batch on a thread (${ENGINE})`, () => {
     checks.map((c) => (c.ok ? { ...c, lead: { ...c.lead, id: 'made' } } : c))
   const ids = (checks: ItemCheck[]) => checks.flatMap((c) => (c.ok ? [c.lead.id] : []))
 
+  /** Runs `body` in a process of its own, where nothing else keeps the event loop alive, with `Checkers` and a plain `ctx` in scope. */
+  const alone = (body: string) => {
+    const script = `const { Checkers } = await import(${JSON.stringify(new URL('../../src/services/checkers.ts', import.meta.url).href)})
+const ctx = {
+  integration: { id: 'i', accountId: 'a', groupId: 'g' },
+  group: { currency: 'BRL', distance: 'km', leadCategories: [], defaultCategory: null, countryCode: 'BR' },
+  industry: 'retail',
+  blocked: new Set(),
+  at: Date.now(),
+}
+${body}`
+    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const run = execFile(
+        process.execPath,
+        ['--import', 'tsx', '--input-type=module', '-e', script],
+        { timeout: 60_000 },
+        (_error, stdout, stderr) => resolve({ code: run.exitCode, stdout, stderr }),
+      )
+    })
+  }
+
   test('the thread answers what checking in place answers; the ids are made here, in order', async () => {
     const checkers = new Checkers({ threaded: true })
     try {
@@ -105,24 +126,9 @@ describe(`checking a batch on a thread (${ENGINE})`, () => {
   test('the thread keeps a process alive while it holds a batch, and only then', async () => {
     // Nothing else keeps this child's event loop alive: without the thread's hold it would end
     // with the check unanswered (exit 13), and with a hold left after the answer it would not end.
-    const script = `const { Checkers } = await import(${JSON.stringify(new URL('../../src/services/checkers.ts', import.meta.url).href)})
-const ctx = {
-  integration: { id: 'i', accountId: 'a', groupId: 'g' },
-  group: { currency: 'BRL', distance: 'km', leadCategories: [], defaultCategory: null, countryCode: 'BR' },
-  industry: 'retail',
-  blocked: new Set(),
-  at: Date.now(),
-}
-const checks = await new Checkers({ threaded: true }).check([{ utmSource: 'web', phones: ['+5511987654321'] }], ctx)
-console.log(JSON.stringify(checks.map((c) => c.ok)))`
-    const child = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const run = execFile(
-        process.execPath,
-        ['--import', 'tsx', '--input-type=module', '-e', script],
-        { timeout: 60_000 },
-        (_error, stdout, stderr) => resolve({ code: run.exitCode, stdout, stderr }),
-      )
-    })
+    const child =
+      await alone(`const checks = await new Checkers({ threaded: true }).check([{ utmSource: 'web', phones: ['+5511987654321'] }], ctx)
+console.log(JSON.stringify(checks.map((c) => c.ok)))`)
     assert.equal(child.code, 0, child.stderr)
     assert.equal(child.stdout.trim(), '[true]')
   })
@@ -170,15 +176,7 @@ console.log(JSON.stringify(checks.map((c) => c.ok)))`
     // so the answer is read during close(). Had that answer let go of the thread (as an idle
     // thread is let go), the process would run out of work before the thread's exit reached it,
     // and close() would never settle: exit 13, at the first round.
-    const script = `const { Checkers } = await import(${JSON.stringify(new URL('../../src/services/checkers.ts', import.meta.url).href)})
-const ctx = {
-  integration: { id: 'i', accountId: 'a', groupId: 'g' },
-  group: { currency: 'BRL', distance: 'km', leadCategories: [], defaultCategory: null, countryCode: 'BR' },
-  industry: 'retail',
-  blocked: new Set(),
-  at: Date.now(),
-}
-const lead = () => [{ utmSource: 'web', phones: ['+5511987654321'] }]
+    const child = await alone(`const lead = () => [{ utmSource: 'web', phones: ['+5511987654321'] }]
 for (let round = 0; round < 3; round++) {
   const checkers = new Checkers({ threaded: true })
   await checkers.check(lead(), ctx)
@@ -188,15 +186,7 @@ for (let round = 0; round < 3; round++) {
   await checkers.close()
   await holding
 }
-console.log('closed')`
-    const child = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const run = execFile(
-        process.execPath,
-        ['--import', 'tsx', '--input-type=module', '-e', script],
-        { timeout: 60_000 },
-        (_error, stdout, stderr) => resolve({ code: run.exitCode, stdout, stderr }),
-      )
-    })
+console.log('closed')`)
     assert.equal(child.code, 0, child.stderr)
     assert.equal(child.stdout.trim(), 'closed')
   })
