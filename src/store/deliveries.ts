@@ -73,6 +73,13 @@ export async function insertDeliveries(
  * Claims up to `limit` due deliveries, oldest due first, skipping the subscriptions in `busy`
  * (those this sender already has as many requests open to as it allows): so one endpoint that
  * hangs holds a few slots and never the queue. PostgreSQL senders skip each other's rows.
+ *
+ * Read lane by lane (`deliveries_due` leads with the subscription): the subscriptions with a
+ * delivery due, a seek each, then up to `limit` of the oldest due of each lane not skipped, merged.
+ * A lane skipped costs its seek however long its backlog. (An endpoint hanging for hours keeps
+ * every delivery queued to it due since it was queued; read in due order across lanes, each claim
+ * read past all of them: BENCHMARKS.md §7.) On PostgreSQL a lane's rows are locked as they are
+ * read, so those read and not taken stay locked, for other senders to skip, until the claim commits.
  */
 export async function claimDeliveries(
   db: Executor,
@@ -80,24 +87,96 @@ export async function claimDeliveries(
   options: { limit: number; now: number; leaseMs: number; busy: string[] },
 ): Promise<Delivery[]> {
   const { limit, now, leaseMs, busy } = options
-  let due = db
-    .selectFrom('deliveries')
-    .select('id')
-    .where('status', '=', 'pending')
-    .where('nextAttemptAt', '<=', now)
-    .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', now)]))
-    .orderBy('nextAttemptAt')
-    .limit(limit)
-  if (busy.length > 0) due = due.where('subscriptionId', 'not in', busy)
-  const ids = engineOf(db) === 'postgres' ? due.forUpdate().skipLocked() : due
+  const skipped = new Set(busy)
+  const { rows: lanes } = await dueLanes(db, { now })
+  const heads = await Promise.all(
+    lanes
+      .filter((lane) => !skipped.has(lane.subscriptionId))
+      .map((lane) => dueInLane(db, { subscriptionId: lane.subscriptionId, now, limit })),
+  )
+  const due = heads
+    .flatMap((head) => head.rows)
+    .sort(byDueTime)
+    .slice(0, limit)
+  if (due.length === 0) return []
   const claimed = await db
     .updateTable('deliveries')
     .set({ lockedBy: sender, lockedUntil: now + leaseMs })
-    .where('id', 'in', ids)
+    .where(
+      'id',
+      'in',
+      due.map((d) => d.id),
+    )
     .returningAll()
     .execute()
-  return claimed.sort((a, b) => (a.nextAttemptAt ?? 0) - (b.nextAttemptAt ?? 0))
+  return claimed.sort(byDueTime)
 }
+
+const byDueTime = (a: { nextAttemptAt: number | null }, b: { nextAttemptAt: number | null }) =>
+  Number(a.nextAttemptAt) - Number(b.nextAttemptAt)
+
+/**
+ * The subscriptions with a pending delivery due: a loose scan of `deliveries_due`, one seek per
+ * subscription with pending deliveries (to the next one, then to its first due).
+ */
+const dueLanes = reusable((db, v: { now: number }) =>
+  db
+    .withRecursive('lanes(subscriptionId)', (db) =>
+      db
+        .selectNoFrom((eb) =>
+          eb
+            .selectFrom('deliveries')
+            .select('subscriptionId')
+            .where('status', '=', 'pending')
+            .orderBy('subscriptionId')
+            .limit(1)
+            .as('subscriptionId'),
+        )
+        .unionAll(
+          db
+            .selectFrom('lanes')
+            .select((eb) =>
+              eb
+                .selectFrom('deliveries')
+                .select('deliveries.subscriptionId')
+                .where('deliveries.status', '=', 'pending')
+                .whereRef('deliveries.subscriptionId', '>', 'lanes.subscriptionId')
+                .orderBy('deliveries.subscriptionId')
+                .limit(1)
+                .as('subscriptionId'),
+            )
+            .where('lanes.subscriptionId', 'is not', null),
+        ),
+    )
+    .selectFrom('lanes')
+    .select('lanes.subscriptionId')
+    .where('lanes.subscriptionId', 'is not', null)
+    .$narrowType<{ subscriptionId: string }>()
+    .where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('deliveries')
+          .select('deliveries.id')
+          .where('deliveries.status', '=', 'pending')
+          .whereRef('deliveries.subscriptionId', '=', 'lanes.subscriptionId')
+          .where('deliveries.nextAttemptAt', '<=', v.now),
+      ),
+    ),
+)
+
+/** A lane's oldest due deliveries not leased, up to `limit`; PostgreSQL locks them, skipping rows another sender holds. */
+const dueInLane = reusable((db, v: { subscriptionId: string; now: number; limit: number }) => {
+  const due = db
+    .selectFrom('deliveries')
+    .select(['id', 'nextAttemptAt'])
+    .where('status', '=', 'pending')
+    .where('subscriptionId', '=', v.subscriptionId)
+    .where('nextAttemptAt', '<=', v.now)
+    .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', v.now)]))
+    .orderBy('nextAttemptAt')
+    .limit(v.limit)
+  return engineOf(db) === 'postgres' ? due.forUpdate().skipLocked() : due
+})
 
 /** Gives claimed deliveries back untouched, for any sender to claim now (a sender stopping, or unable to load them). */
 export async function releaseDeliveries(db: Executor, sender: string, ids: string[]): Promise<void> {

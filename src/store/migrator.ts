@@ -10,6 +10,7 @@ import * as deliveryClaim from './migrations/0006-delivery-claim.js'
 import * as leadKeysByValue from './migrations/0007-lead-keys-by-value.js'
 import * as inactiveKeys from './migrations/0008-inactive-keys.js'
 import * as eventsUnindexedSubject from './migrations/0009-events-unindexed-subject.js'
+import * as deliveryLanes from './migrations/0010-delivery-lanes.js'
 
 /** Migrations are imported, not read from disk, so the built package carries them. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -22,6 +23,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0007-lead-keys-by-value': leadKeysByValue,
   '0008-inactive-keys': inactiveKeys,
   '0009-events-unindexed-subject': eventsUnindexedSubject,
+  '0010-delivery-lanes': deliveryLanes,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS }

@@ -275,7 +275,7 @@ export class WebhookWorker {
     const busy = [...this.lanes]
       .filter(([, lane]) => lane.open + lane.waiting.length > this.perSubscription)
       .map(([id]) => id)
-    // Every due delivery was in a lane that is still full: a claim would read them all to take none.
+    // Every due delivery was in a lane that is still full: a claim would take none.
     const dry = this.dryFinding()
     if (dry && [...dry.busy].every((id) => busy.includes(id))) return 0
     const limit = Math.min(free, this.perSubscription * (LANE_ROUNDS - 1))
