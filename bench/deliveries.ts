@@ -15,14 +15,19 @@
  * sends untimed (a warm-up; undici's client takes a few thousand requests to reach its pace). Each
  * figure comes with this process's CPU time per delivery (per POST for the client): a sender in one
  * process has 1,000,000 / rate µs of a core for each. Usage:
- *   npm run bench -- deliveries [--leads 10000]
+ *   npm run bench -- deliveries [--leads 10000] [--backlog 100000] [--profile DIR]
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench -- deliveries
+ * --backlog queues that many deliveries to the dead receiver before its part; --profile writes a
+ * CPU profile of each timed Ventas part to DIR (taken in this process, which runs the worker).
  * Leads are stored and processed first (not timed); a timed part ends when every delivery to the
  * fast receiver is recorded as delivered.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createHmac, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { Session } from 'node:inspector/promises'
+import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { sql } from 'kysely'
@@ -44,10 +49,17 @@ import { benchAccount } from './setup.js'
 
 const { values } = parseArgs({
   // 10,000 a part: at 2,000 a timed part lasted half a second, and pairs of runs differed by a third.
-  options: { leads: { type: 'string', default: '10000' } },
+  // --backlog: deliveries queued to the dead receiver before its part, never attempted (a receiver
+  // that has hung for hours): the fast one's rate must not depend on how many wait there.
+  options: {
+    leads: { type: 'string', default: '10000' },
+    backlog: { type: 'string', default: '0' },
+    profile: { type: 'string' },
+  },
   allowPositionals: true,
 })
 const total = Number(values.leads)
+const backlog = Number(values.backlog)
 /** A subscription's share of open requests: the worker's default, which the baselines use too. */
 const CONCURRENCY = PER_SUBSCRIPTION
 
@@ -91,6 +103,7 @@ async function fillOutbox(count: number, seed: number) {
  * seconds and this process's CPU time per delivery (µs, every thread: the worker is all it runs then).
  */
 async function deliverAll(
+  part: string,
   subscriptionId: string,
   expected: number,
 ): Promise<{ seconds: number; cpuUs: number }> {
@@ -110,12 +123,14 @@ async function deliverAll(
       if (outcome === 'delivered' && ++recorded === expected) done()
     },
   })
+  const profiling = values.profile ? await startProfile() : undefined
   const started = performance.now()
   const cpu = process.cpuUsage()
   worker.start()
   await finished
   const seconds = (performance.now() - started) / 1000
   const { user, system } = process.cpuUsage(cpu)
+  if (profiling) await profiling(join(values.profile as string, `${part}.cpuprofile`))
   await worker.stop(0)
   await sender.close()
   const row = await t.db
@@ -126,6 +141,20 @@ async function deliverAll(
     .executeTakeFirstOrThrow()
   if (Number(row.n) !== expected) throw new Error(`${row.n} of ${expected} deliveries are delivered`)
   return { seconds, cpuUs: (user + system) / expected }
+}
+
+/** Starts this process's CPU profiler; the function returned stops it and writes the profile. */
+async function startProfile(): Promise<(file: string) => Promise<void>> {
+  const session = new Session()
+  session.connect()
+  await session.post('Profiler.enable')
+  await session.post('Profiler.start')
+  return async (file) => {
+    const { profile } = await session.post('Profiler.stop')
+    mkdirSync(dirname(file), { recursive: true })
+    writeFileSync(file, JSON.stringify(profile))
+    session.disconnect()
+  }
 }
 
 // Baseline: the bare client, same receiver, same concurrency, bodies of the same size.
@@ -259,7 +288,7 @@ const baseline = await barePosts(total)
 await bareDeliveries(WARMUP)
 const floor = await bareDeliveries(total)
 const warm = await subscribeLeads(fast.url)
-await deliverAll(warm.id, await fillOutbox(WARMUP, 3))
+await deliverAll('warm-up', warm.id, await fillOutbox(WARMUP, 3))
 await unsubscribe(t.db, warm, Date.now())
 
 // One subscription, a fast receiver: from the queue first (the less warmed-up of the two), then
@@ -267,11 +296,11 @@ await unsubscribe(t.db, warm, Date.now())
 const queuedTo = await subscribeLeads(fast.url)
 const queued = await fillOutbox(total, 4)
 while ((await dispatchEvents(t.db, Date.now(), { limit: 200 })).events > 0) {}
-const fromQueue = await deliverAll(queuedTo.id, queued)
+const fromQueue = await deliverAll('from-queue', queuedTo.id, queued)
 await unsubscribe(t.db, queuedTo, Date.now())
 const alone = await subscribeLeads(fast.url)
 const events = await fillOutbox(total, 1)
-const { seconds: aloneSeconds, cpuUs } = await deliverAll(alone.id, events)
+const { seconds: aloneSeconds, cpuUs } = await deliverAll('alone', alone.id, events)
 report('deliveries from the queue (dispatched beforehand)', queued / fromQueue.seconds, 'deliveries/s', {
   cpuUsPerDelivery: Math.round(fromQueue.cpuUs),
 })
@@ -297,18 +326,22 @@ report('baseline: bare delivery loop from a queue', floor.rate, 'deliveries/s', 
 // dead one's part is compared with the mean of the parts alone before and after it.
 await unsubscribe(t.db, alone, Date.now())
 await updateAccount(t.db, account.id, { webhookFanOut: true })
-const beside = await subscribeLeads(fast.url)
 const deadOne = await subscribeLeads(dead.url)
+if (backlog > 0) {
+  await fillOutbox(backlog, 6)
+  while ((await dispatchEvents(t.db, Date.now(), { limit: 1000 })).events > 0) {}
+}
+const beside = await subscribeLeads(fast.url)
 const moreEvents = await fillOutbox(total, 2)
-const { seconds: besideSeconds } = await deliverAll(beside.id, moreEvents)
+const { seconds: besideSeconds } = await deliverAll('beside-dead', beside.id, moreEvents)
 await unsubscribe(t.db, beside, Date.now())
 await unsubscribe(t.db, deadOne, Date.now())
 await updateAccount(t.db, account.id, { webhookFanOut: false })
 const after = await subscribeLeads(fast.url)
 const lastEvents = await fillOutbox(total, 5)
-const { seconds: afterSeconds } = await deliverAll(after.id, lastEvents)
+const { seconds: afterSeconds } = await deliverAll('alone-after', after.id, lastEvents)
 const aloneMean = (events / aloneSeconds + lastEvents / afterSeconds) / 2
-report('deliveries, fast receiver beside a dead one', moreEvents / besideSeconds, 'deliveries/s')
+report('deliveries, fast receiver beside a dead one', moreEvents / besideSeconds, 'deliveries/s', { backlog })
 report('deliveries from the outbox, one fast receiver, after that', lastEvents / afterSeconds, 'deliveries/s')
 console.log(
   JSON.stringify({
