@@ -14,6 +14,7 @@ const BENCHES: Record<string, string> = {
   processing: 'bench/processing.ts',
   scale: 'bench/scale.ts',
   deliveries: 'bench/deliveries.ts',
+  claims: 'bench/claims.ts',
   latency: 'bench/latency.ts',
   lookups: 'bench/lookups.ts',
   startup: 'bench/startup.ts',
