@@ -7,6 +7,7 @@ import {
   type DeliveryAttemptsTable,
   type Executor,
   insertRows,
+  inTransaction,
   reusable,
 } from './database.js'
 
@@ -75,12 +76,12 @@ export async function insertDeliveries(
  * hangs holds a few slots and never the queue. PostgreSQL senders skip each other's rows.
  *
  * Read lane by lane (`deliveries_lanes` leads with the subscription after the status): the
- * subscriptions with a delivery due, a seek each, then up to `limit` of the oldest due of each lane
- * not skipped, merged. A lane skipped costs its seek however long its backlog. (An endpoint
- * hanging for hours keeps every delivery queued to it due since it was queued; read in due order
- * across lanes, each claim read past all of them: BENCHMARKS.md §7.) On PostgreSQL a lane's rows
- * are locked as they are read, so those read and not taken stay locked, for other senders to
- * skip, until the claim commits.
+ * subscriptions with a pending delivery, two seeks each (to its first in due order, then to it
+ * by id), keeping those whose first is due; then up to `limit` of the oldest due of each lane not
+ * skipped, merged. A lane skipped costs its seeks however long its backlog. (An endpoint hanging
+ * for hours keeps every delivery queued to it due since it was queued; read in due order across
+ * lanes, each claim read past all of them: BENCHMARKS.md §7.) The lanes are read without locks,
+ * in one transaction with the UPDATE, which locks only the rows it takes.
  */
 export async function claimDeliveries(
   db: Executor,
@@ -89,29 +90,40 @@ export async function claimDeliveries(
 ): Promise<Delivery[]> {
   const { limit, now, leaseMs, busy } = options
   const skipped = new Set(busy)
-  const { rows: lanes } = await dueLanes(db, { now })
-  const heads = await Promise.all(
-    lanes
-      .filter((lane) => !skipped.has(lane.subscriptionId))
-      .map((lane) => dueInLane(db, { subscriptionId: lane.subscriptionId, now, limit })),
-  )
-  const due = heads
-    .flatMap((head) => head.rows)
-    .sort(byDueTime)
-    .slice(0, limit)
-  if (due.length === 0) return []
-  const claimed = await db
-    .updateTable('deliveries')
-    .set({ lockedBy: sender, lockedUntil: now + leaseMs })
-    .where(
-      'id',
-      'in',
-      due.map((d) => d.id),
+  return inTransaction(db, async (tx) => {
+    const { rows: lanes } = await dueLanes(tx, { now })
+    const heads = await Promise.all(
+      lanes
+        .filter((lane) => !skipped.has(lane.subscriptionId))
+        .map((lane) => dueInLane(tx, { subscriptionId: lane.subscriptionId, now, limit })),
     )
-    .returningAll()
-    .execute()
-  return claimed.sort(byDueTime)
+    const due = heads
+      .flatMap((head) => head.rows)
+      .sort(byDueTime)
+      .slice(0, limit)
+    if (due.length === 0) return []
+    const ids = due.map((d) => d.id)
+    const update = tx.updateTable('deliveries').set({ lockedBy: sender, lockedUntil: now + leaseMs })
+    // SQLite: the transaction has held the write lock since it began, so what it read is still
+    // pending and free. PostgreSQL: another sender may have taken a row since; one it is taking is
+    // skipped, not waited for. (Checked on SQLite too, its planner would read the queue index for
+    // `status` rather than the 192 ids.)
+    const claimed = await (engineOf(tx) === 'postgres'
+      ? update
+          .where('id', 'in', lockable(tx, ids))
+          .where('status', '=', 'pending')
+          .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', now)]))
+      : update.where('id', 'in', ids)
+    )
+      .returningAll()
+      .execute()
+    return claimed.sort(byDueTime)
+  })
 }
+
+/** The rows of `ids` no other transaction holds, locked for this one (PostgreSQL). */
+const lockable = (db: Executor, ids: string[]) =>
+  db.selectFrom('deliveries').select('id').where('id', 'in', ids).forUpdate().skipLocked()
 
 const byDueTime = (a: { nextAttemptAt: number | null }, b: { nextAttemptAt: number | null }) =>
   Number(a.nextAttemptAt) - Number(b.nextAttemptAt)
@@ -119,10 +131,11 @@ const byDueTime = (a: { nextAttemptAt: number | null }, b: { nextAttemptAt: numb
 /**
  * The subscriptions with a pending delivery due: a loose scan of `deliveries_lanes`, one seek per
  * subscription with pending deliveries, to its first delivery in due order (its head), found again
- * by id for the next seek and for its due time. Ordered by due time too, an order only that index
- * gives: with statistics that count most rows pending (a table just filled, not yet analyzed),
- * PostgreSQL read the subscription's index otherwise, through every delivered row (13 ms a claim
- * at 40,000 delivered).
+ * by id for the next seek and for its due time. (A pending delivery always has a due time; one
+ * without would not be the head, so it hides no other.) Ordered by due time too, an order only
+ * that index gives: with statistics that count most rows pending (a table just filled, not yet
+ * analyzed), PostgreSQL read the subscription's index otherwise, through every delivered row
+ * (13 ms a claim at 40,000 delivered).
  */
 const dueLanes = reusable((db, v: { now: number }) =>
   db
@@ -133,6 +146,7 @@ const dueLanes = reusable((db, v: { now: number }) =>
             .selectFrom('deliveries')
             .select('id')
             .where('status', '=', 'pending')
+            .where('nextAttemptAt', 'is not', null)
             .orderBy('subscriptionId')
             .orderBy('nextAttemptAt')
             .limit(1)
@@ -146,6 +160,7 @@ const dueLanes = reusable((db, v: { now: number }) =>
                 .selectFrom('deliveries as next')
                 .select('next.id')
                 .where('next.status', '=', 'pending')
+                .where('next.nextAttemptAt', 'is not', null)
                 .where(
                   'next.subscriptionId',
                   '>',
@@ -168,9 +183,9 @@ const dueLanes = reusable((db, v: { now: number }) =>
     .where('deliveries.nextAttemptAt', '<=', v.now),
 )
 
-/** A lane's oldest due deliveries not leased, up to `limit`; PostgreSQL locks them, skipping rows another sender holds. */
-const dueInLane = reusable((db, v: { subscriptionId: string; now: number; limit: number }) => {
-  const due = db
+/** A lane's oldest due deliveries not leased, up to `limit`. */
+const dueInLane = reusable((db, v: { subscriptionId: string; now: number; limit: number }) =>
+  db
     .selectFrom('deliveries')
     .select(['id', 'nextAttemptAt'])
     .where('status', '=', 'pending')
@@ -178,9 +193,8 @@ const dueInLane = reusable((db, v: { subscriptionId: string; now: number; limit:
     .where('nextAttemptAt', '<=', v.now)
     .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', v.now)]))
     .orderBy('nextAttemptAt')
-    .limit(v.limit)
-  return engineOf(db) === 'postgres' ? due.forUpdate().skipLocked() : due
-})
+    .limit(v.limit),
+)
 
 /** Gives claimed deliveries back untouched, for any sender to claim now (a sender stopping, or unable to load them). */
 export async function releaseDeliveries(db: Executor, sender: string, ids: string[]): Promise<void> {

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { claimDeliveries, insertDeliveries } from '../../src/store/deliveries.js'
-import { createTestApp, ENGINE, type TestContext } from '../helper.js'
+import { claimDeliveries, type Delivery, insertDeliveries } from '../../src/store/deliveries.js'
+import { createTestApp, createTwoConnections, ENGINE, type TestContext } from '../helper.js'
 
 /**
  * The sender's claim (webhooks.md §4): oldest due first across subscriptions, read lane by lane;
- * a busy lane, a delivery leased to a sender and one not due yet are all left where they are.
+ * a busy lane, a delivery leased to a sender and one not due yet are all left where they are. The
+ * lane-by-lane reading must take exactly what one statement in due order across lanes would take.
  */
 describe(`claiming deliveries lane by lane (${ENGINE})`, () => {
   let t: TestContext
@@ -74,5 +75,115 @@ describe(`claiming deliveries lane by lane (${ENGINE})`, () => {
         ['b-leased', 'sender-2', NOW + 10_000],
       ],
     )
+  })
+
+  test('on random queues, the same deliveries in the same order as one statement in due order across lanes', async () => {
+    // A small seeded generator (mulberry32), so a failure names a round that replays.
+    let seed = 20261130
+    const random = () => {
+      seed = (seed + 0x6d2b79f5) | 0
+      let x = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+      x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
+      return ((x ^ (x >>> 14)) >>> 0) / 4_294_967_296
+    }
+    const pick = <T>(items: T[]) => items[Math.floor(random() * items.length)] as T
+    const lanes = ['lane-1', 'lane-2', 'lane-3', 'lane-4', 'lane-5']
+    for (let round = 0; round < 25; round++) {
+      await t.db.deleteFrom('deliveries').execute()
+      // Distinct due times, so the order is one order; some later than now.
+      const dues = Array.from({ length: 80 }, (_, i) => i * 10 - 600).sort(() => random() - 0.5)
+      const rows: Delivery[] = dues.map((due, i) => {
+        const status = pick(['pending', 'pending', 'pending', 'delivered', 'failed'] as const)
+        const lease = status === 'pending' ? pick([null, null, 'live', 'lapsed'] as const) : null
+        return {
+          id: `r${round}-${String(i).padStart(3, '0')}`,
+          accountId: 'account-1',
+          subscriptionId: pick(lanes),
+          eventId: `r${round}-event-${i}`,
+          topic: 'leads',
+          type: 'processed',
+          status,
+          attempts: 0,
+          nextAttemptAt: status === 'pending' ? NOW + due : null,
+          lockedBy: lease ? 'sender-2' : null,
+          lockedUntil: lease === 'live' ? NOW + 5_000 : lease === 'lapsed' ? NOW - 5_000 : null,
+          lastStatusCode: null,
+          lastError: null,
+          deliveredAt: null,
+          body: null,
+          createdAt: NOW,
+          updatedAt: NOW,
+        }
+      })
+      await t.db.insertInto('deliveries').values(rows).execute()
+      const busy = lanes.filter(() => random() < 0.3)
+      const limit = 1 + Math.floor(random() * 30)
+
+      let expected = t.db
+        .selectFrom('deliveries')
+        .select('eventId')
+        .where('status', '=', 'pending')
+        .where('nextAttemptAt', '<=', NOW)
+        .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', NOW)]))
+        .orderBy('nextAttemptAt')
+        .limit(limit)
+      if (busy.length > 0) expected = expected.where('subscriptionId', 'not in', busy)
+      const oneStatement = (await expected.execute()).map((d) => d.eventId)
+      assert.deepEqual(
+        await claim(limit, busy),
+        oneStatement,
+        `round ${round}: limit ${limit}, busy ${busy.join(' ') || 'none'}`,
+      )
+    }
+  })
+})
+
+describe(`two senders claiming at once (${ENGINE})`, {
+  skip: ENGINE !== 'postgres' && 'PostgreSQL only: SQLite claims one transaction at a time',
+}, () => {
+  test('the second skips, without waiting, the rows the first is taking, and takes the next', async () => {
+    const { first, second, close } = await createTwoConnections()
+    try {
+      const now = Date.now()
+      const queued = Array.from({ length: 10 }, (_, i) => ({
+        accountId: 'account-1',
+        subscriptionId: 'sub-a',
+        eventId: `event-${i}`,
+        topic: 'leads',
+        type: 'processed',
+        body: null,
+      }))
+      for (const [i, delivery] of queued.entries()) await insertDeliveries(first, [delivery], now - 1_000 + i)
+      const options = { now, leaseMs: 60_000, busy: [] }
+      let release: () => void = () => {}
+      const held = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      let firstTook: string[] = []
+      const taking = first.transaction().execute(async (tx) => {
+        firstTook = (await claimDeliveries(tx, 'sender-1', { ...options, limit: 4 })).map((d) => d.eventId)
+        await held
+      })
+      while (firstTook.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+      // The first has not committed: its four rows still read as pending and free.
+      const secondTook = (await claimDeliveries(second, 'sender-2', { ...options, limit: 6 })).map(
+        (d) => d.eventId,
+      )
+      release()
+      await taking
+      assert.deepEqual(firstTook, ['event-0', 'event-1', 'event-2', 'event-3'])
+      assert.deepEqual(secondTook, ['event-4', 'event-5'])
+      const leased = await first
+        .selectFrom('deliveries')
+        .select(['eventId', 'lockedBy'])
+        .orderBy('nextAttemptAt')
+        .execute()
+      assert.deepEqual(
+        leased.map((d) => d.lockedBy),
+        [...Array(4).fill('sender-1'), ...Array(2).fill('sender-2'), ...Array(4).fill(null)],
+      )
+    } finally {
+      await close()
+    }
   })
 })

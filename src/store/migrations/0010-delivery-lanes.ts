@@ -21,6 +21,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  // Dropped first: a database migrated by this migration's first form has the lane columns there.
+  await db.schema.dropIndex('deliveries_due').ifExists().execute()
   await db.schema
     .createIndex('deliveries_due')
     .ifNotExists()
