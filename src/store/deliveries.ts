@@ -1,9 +1,10 @@
-import type { Selectable } from 'kysely'
+import type { ExpressionBuilder, Selectable } from 'kysely'
 import { newId } from '../domain/ids.js'
 import { engineOf } from './connect.js'
 import {
   chunks,
   type DeliveriesTable,
+  type Database,
   type DeliveryAttemptsTable,
   type Executor,
   insertRows,
@@ -112,7 +113,7 @@ export async function claimDeliveries(
       ? update
           .where('id', 'in', lockable(tx, ids))
           .where('status', '=', 'pending')
-          .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', now)]))
+          .where(leaseFree(now))
       : update.where('id', 'in', ids)
     )
       .returningAll()
@@ -124,6 +125,10 @@ export async function claimDeliveries(
 /** The rows of `ids` no other transaction holds, locked for this one (PostgreSQL). */
 const lockable = (db: Executor, ids: string[]) =>
   db.selectFrom('deliveries').select('id').where('id', 'in', ids).forUpdate().skipLocked()
+
+/** Not leased, or its lease has run out. */
+const leaseFree = (now: number) => (eb: ExpressionBuilder<Database, 'deliveries'>) =>
+  eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', now)])
 
 const byDueTime = (a: { nextAttemptAt: number | null }, b: { nextAttemptAt: number | null }) =>
   Number(a.nextAttemptAt) - Number(b.nextAttemptAt)
@@ -191,7 +196,7 @@ const dueInLane = reusable((db, v: { subscriptionId: string; now: number; limit:
     .where('status', '=', 'pending')
     .where('subscriptionId', '=', v.subscriptionId)
     .where('nextAttemptAt', '<=', v.now)
-    .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', v.now)]))
+    .where(leaseFree(v.now))
     .orderBy('nextAttemptAt')
     .limit(v.limit),
 )
