@@ -3,8 +3,8 @@ import { newId } from '../domain/ids.js'
 import { engineOf } from './connect.js'
 import {
   chunks,
-  type DeliveriesTable,
   type Database,
+  type DeliveriesTable,
   type DeliveryAttemptsTable,
   type Executor,
   insertRows,
@@ -110,10 +110,7 @@ export async function claimDeliveries(
     // skipped, not waited for. (Checked on SQLite too, its planner would read the queue index for
     // `status` rather than the 192 ids.)
     const claimed = await (engineOf(tx) === 'postgres'
-      ? update
-          .where('id', 'in', lockable(tx, ids))
-          .where('status', '=', 'pending')
-          .where(leaseFree(now))
+      ? update.where('id', 'in', lockable(tx, ids)).where('status', '=', 'pending').where(leaseFree(now))
       : update.where('id', 'in', ids)
     )
       .returningAll()
