@@ -5,9 +5,11 @@
  * claim's worth (three rounds of a subscription's share, 192) from a lane of fast deliveries, each
  * claim's deliveries then marked delivered (untimed), as a fast receiver's are:
  * - baseline, same run: with no other lane;
- * - beside `--backlog` deliveries queued to a lane skipped as busy, as the worker skips a full lane.
+ * - beside `--backlog` deliveries queued to a lane skipped as busy, as the worker skips a full lane;
+ * - across `--lanes` lanes, each with a backlog, none busy, their due times interleaved (the queue
+ *   after an outage of Ventas itself, or of a network every endpoint sits behind).
  * On PostgreSQL the table is analyzed once filled, as autovacuum would. Usage:
- *   npm run bench -- claims [--backlog 100000] [--claims 200]
+ *   npm run bench -- claims [--backlog 100000] [--claims 200] [--lanes 50]
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench -- claims
  */
 import { performance } from 'node:perf_hooks'
@@ -18,11 +20,16 @@ import { LANE_ROUNDS, PER_SUBSCRIPTION } from '../src/webhooks/lanes.js'
 import { createTestApp, ENGINE } from '../test/helper.js'
 
 const { values } = parseArgs({
-  options: { backlog: { type: 'string', default: '100000' }, claims: { type: 'string', default: '200' } },
+  options: {
+    backlog: { type: 'string', default: '100000' },
+    claims: { type: 'string', default: '200' },
+    lanes: { type: 'string', default: '50' },
+  },
   allowPositionals: true,
 })
 const backlog = Number(values.backlog)
 const claims = Number(values.claims)
+const lanes = Number(values.lanes)
 const LIMIT = (LANE_ROUNDS - 1) * PER_SUBSCRIPTION
 
 const t = await createTestApp()
@@ -85,4 +92,27 @@ await queue('sub-hanging', backlog, started)
 await fastLane('sub-fast-beside')
 await analyzed()
 report('a claim of 192 beside a backlog skipped as busy', { backlog, ...(await timeClaims(['sub-hanging'])) })
+
+// Every lane backlogged: the parts before are set aside (on PostgreSQL then vacuumed, as
+// autovacuum would after so large an update: otherwise every claim walks their dead index entries),
+// then each lane gets its share of twice what the claims take, queued in rounds of 8 a lane, lane
+// after lane, so that due times interleave.
+await t.db.updateTable('deliveries').set({ status: 'delivered' }).where('status', '=', 'pending').execute()
+if (ENGINE === 'postgres') await sql`vacuum deliveries`.execute(t.db)
+const perLane = Math.ceil((2 * claims * LIMIT) / lanes)
+for (let round = 0; round * 8 < perLane; round++) {
+  for (let lane = 0; lane < lanes; lane++) {
+    const deliveries = Array.from({ length: Math.min(8, perLane - round * 8) }, (_, j) => ({
+      accountId: 'account-bench',
+      subscriptionId: `sub-lane-${lane}`,
+      eventId: `lane-${lane}-${round * 8 + j}`,
+      topic: 'leads',
+      type: 'processed',
+      body: null,
+    }))
+    await insertDeliveries(t.db, deliveries, started + round * lanes + lane)
+  }
+}
+await analyzed()
+report('a claim of 192 across lanes each backlogged', { lanes, perLane, ...(await timeClaims([])) })
 await t.close()
