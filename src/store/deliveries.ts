@@ -78,11 +78,14 @@ export async function insertDeliveries(
  *
  * Read lane by lane (`deliveries_lanes` leads with the subscription after the status): the
  * subscriptions with a pending delivery, two seeks each (to its first in due order, then to it
- * by id), keeping those whose first is due; then up to `limit` of the oldest due of each lane not
- * skipped, merged. A lane skipped costs its seeks however long its backlog. (An endpoint hanging
- * for hours keeps every delivery queued to it due since it was queued; read in due order across
- * lanes, each claim read past all of them: BENCHMARKS.md §7.) The lanes are read without locks,
- * in one transaction with the UPDATE, which locks only the rows it takes.
+ * by id), keeping those whose first is due; then the lanes not skipped, in the order of their
+ * first, each read for its oldest due and merged with what is in hand. Once a claim's worth is in
+ * hand, a lane is read only for what is due before the latest of it, and a lane whose first is
+ * later ends the reading. A lane skipped costs its seeks however long its backlog (an endpoint
+ * hanging for hours keeps every delivery queued to it due since it was queued; read in due order
+ * across lanes, each claim read past all of them); fifty lanes backlogged at once cost a claim a
+ * few lane reads, not fifty (BENCHMARKS.md §7). The lanes are read without locks, in one
+ * transaction with the UPDATE, which locks only the rows it takes.
  */
 export async function claimDeliveries(
   db: Executor,
@@ -93,15 +96,14 @@ export async function claimDeliveries(
   const skipped = new Set(busy)
   return inTransaction(db, async (tx) => {
     const { rows: lanes } = await dueLanes(tx, { now })
-    const heads = await Promise.all(
-      lanes
-        .filter((lane) => !skipped.has(lane.subscriptionId))
-        .map((lane) => dueInLane(tx, { subscriptionId: lane.subscriptionId, now, limit })),
-    )
-    const due = heads
-      .flatMap((head) => head.rows)
-      .sort(byDueTime)
-      .slice(0, limit)
+    let due: Pick<Delivery, 'id' | 'nextAttemptAt'>[] = []
+    for (const lane of lanes.filter((l) => !skipped.has(l.subscriptionId)).sort(byDueTime)) {
+      // A claim's worth in hand: only what is due before the latest of it can still come in.
+      const until = due.length < limit ? now : Number(due.at(-1)?.nextAttemptAt)
+      if (Number(lane.nextAttemptAt) > until) break
+      const { rows } = await dueInLane(tx, { subscriptionId: lane.subscriptionId, now, until, limit })
+      due = [...due, ...rows].sort(byDueTime).slice(0, limit)
+    }
     if (due.length === 0) return []
     const ids = due.map((d) => d.id)
     const update = tx.updateTable('deliveries').set({ lockedBy: sender, lockedUntil: now + leaseMs })
@@ -127,7 +129,7 @@ const lockable = (db: Executor, ids: string[]) =>
 const leaseFree = (now: number) => (eb: ExpressionBuilder<Database, 'deliveries'>) =>
   eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', now)])
 
-const byDueTime = (a: { nextAttemptAt: number | null }, b: { nextAttemptAt: number | null }) =>
+const byDueTime = (a: Pick<Delivery, 'nextAttemptAt'>, b: Pick<Delivery, 'nextAttemptAt'>) =>
   Number(a.nextAttemptAt) - Number(b.nextAttemptAt)
 
 /**
@@ -181,18 +183,18 @@ const dueLanes = reusable((db, v: { now: number }) =>
     )
     .selectFrom('heads')
     .innerJoin('deliveries', 'deliveries.id', 'heads.id')
-    .select('deliveries.subscriptionId')
+    .select(['deliveries.subscriptionId', 'deliveries.nextAttemptAt'])
     .where('deliveries.nextAttemptAt', '<=', v.now),
 )
 
-/** A lane's oldest due deliveries not leased, up to `limit`. */
-const dueInLane = reusable((db, v: { subscriptionId: string; now: number; limit: number }) =>
+/** A lane's oldest deliveries due by `until` (at the latest `now`) and not leased, up to `limit`. */
+const dueInLane = reusable((db, v: { subscriptionId: string; now: number; until: number; limit: number }) =>
   db
     .selectFrom('deliveries')
     .select(['id', 'nextAttemptAt'])
     .where('status', '=', 'pending')
     .where('subscriptionId', '=', v.subscriptionId)
-    .where('nextAttemptAt', '<=', v.now)
+    .where('nextAttemptAt', '<=', v.until)
     .where(leaseFree(v.now))
     .orderBy('nextAttemptAt')
     .limit(v.limit),
