@@ -6,10 +6,11 @@
  * claim's deliveries then marked delivered (untimed), as a fast receiver's are:
  * - baseline, same run: with no other lane;
  * - beside `--backlog` deliveries queued to a lane skipped as busy, as the worker skips a full lane;
- * - across `--lanes` lanes, each with a backlog, none busy, their due times interleaved (the queue
- *   after an outage of Ventas itself, or of a network every endpoint sits behind).
+ * - across `--lanes` lanes, each with a backlog, none busy, their due times interleaved in rounds
+ *   of `--round` a lane (the queue after an outage of Ventas itself, or of a network every endpoint
+ *   sits behind).
  * On PostgreSQL the table is analyzed once filled, as autovacuum would. Usage:
- *   npm run bench -- claims [--backlog 100000] [--claims 200] [--lanes 50]
+ *   npm run bench -- claims [--backlog 100000] [--claims 200] [--lanes 50] [--round 8]
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench -- claims
  */
 import { performance } from 'node:perf_hooks'
@@ -24,12 +25,14 @@ const { values } = parseArgs({
     backlog: { type: 'string', default: '100000' },
     claims: { type: 'string', default: '200' },
     lanes: { type: 'string', default: '50' },
+    round: { type: 'string', default: '8' },
   },
   allowPositionals: true,
 })
 const backlog = Number(values.backlog)
 const claims = Number(values.claims)
 const lanes = Number(values.lanes)
+const roundSize = Number(values.round)
 const LIMIT = (LANE_ROUNDS - 1) * PER_SUBSCRIPTION
 
 const t = await createTestApp()
@@ -95,17 +98,17 @@ report('a claim of 192 beside a backlog skipped as busy', { backlog, ...(await t
 
 // Every lane backlogged: the parts before are set aside (on PostgreSQL then vacuumed, as
 // autovacuum would after so large an update: otherwise every claim walks their dead index entries),
-// then each lane gets its share of twice what the claims take, queued in rounds of 8 a lane, lane
-// after lane, so that due times interleave.
+// then each lane gets its share of twice what the claims take, queued in rounds of `--round` a
+// lane, lane after lane, so that due times interleave.
 await t.db.updateTable('deliveries').set({ status: 'delivered' }).where('status', '=', 'pending').execute()
 if (ENGINE === 'postgres') await sql`vacuum deliveries`.execute(t.db)
 const perLane = Math.ceil((2 * claims * LIMIT) / lanes)
-for (let round = 0; round * 8 < perLane; round++) {
+for (let round = 0; round * roundSize < perLane; round++) {
   for (let lane = 0; lane < lanes; lane++) {
-    const deliveries = Array.from({ length: Math.min(8, perLane - round * 8) }, (_, j) => ({
+    const deliveries = Array.from({ length: Math.min(roundSize, perLane - round * roundSize) }, (_, j) => ({
       accountId: 'account-bench',
       subscriptionId: `sub-lane-${lane}`,
-      eventId: `lane-${lane}-${round * 8 + j}`,
+      eventId: `lane-${lane}-${round * roundSize + j}`,
       topic: 'leads',
       type: 'processed',
       body: null,
@@ -114,5 +117,10 @@ for (let round = 0; round * 8 < perLane; round++) {
   }
 }
 await analyzed()
-report('a claim of 192 across lanes each backlogged', { lanes, perLane, ...(await timeClaims([])) })
+report('a claim of 192 across lanes each backlogged', {
+  lanes,
+  perLane,
+  round: roundSize,
+  ...(await timeClaims([])),
+})
 await t.close()

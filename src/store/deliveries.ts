@@ -80,12 +80,13 @@ export async function insertDeliveries(
  * subscriptions with a pending delivery, two seeks each (to its first in due order, then to it
  * by id), keeping those whose first is due; then the lanes not skipped, in the order of their
  * first, each read for its oldest due and merged with what is in hand. Once a claim's worth is in
- * hand, a lane is read only for what is due before the latest of it, and a lane whose first is
- * later ends the reading. A lane skipped costs its seeks however long its backlog (an endpoint
+ * hand, a lane is read only for what is due at or before the latest of it, and a lane whose first
+ * is later ends the reading. A lane skipped costs its seeks however long its backlog (an endpoint
  * hanging for hours keeps every delivery queued to it due since it was queued; read in due order
- * across lanes, each claim read past all of them); fifty lanes backlogged at once cost a claim a
- * few lane reads, not fifty (BENCHMARKS.md §7). The lanes are read without locks, in one
- * transaction with the UPDATE, which locks only the rows it takes.
+ * across lanes, each claim read past all of them). Fifty lanes backlogged at once, their due times
+ * interleaved, cost a claim 24 lane reads and 800 rows, not 50 and 9,600 (BENCHMARKS.md §7). The
+ * lanes are read without locks, in one transaction with the UPDATE, which locks only the rows it
+ * takes; on PostgreSQL a row another sender took meanwhile is left out, not replaced.
  */
 export async function claimDeliveries(
   db: Executor,
@@ -93,13 +94,15 @@ export async function claimDeliveries(
   options: { limit: number; now: number; leaseMs: number; busy: string[] },
 ): Promise<Delivery[]> {
   const { limit, now, leaseMs, busy } = options
+  if (limit <= 0) return []
   const skipped = new Set(busy)
   return inTransaction(db, async (tx) => {
     const { rows: lanes } = await dueLanes(tx, { now })
+    const open = lanes.filter((lane) => !skipped.has(lane.subscriptionId)).sort(byDueTime)
     let due: Pick<Delivery, 'id' | 'nextAttemptAt'>[] = []
-    for (const lane of lanes.filter((l) => !skipped.has(l.subscriptionId)).sort(byDueTime)) {
-      // A claim's worth in hand: only what is due before the latest of it can still come in.
-      const until = due.length < limit ? now : Number(due.at(-1)?.nextAttemptAt)
+    for (const lane of open) {
+      // A claim's worth in hand: only what is due at or before the latest of it can still come in.
+      const until = due.length < limit ? now : Number(due[limit - 1]?.nextAttemptAt)
       if (Number(lane.nextAttemptAt) > until) break
       const { rows } = await dueInLane(tx, { subscriptionId: lane.subscriptionId, now, until, limit })
       due = [...due, ...rows].sort(byDueTime).slice(0, limit)
@@ -108,11 +111,16 @@ export async function claimDeliveries(
     const ids = due.map((d) => d.id)
     const update = tx.updateTable('deliveries').set({ lockedBy: sender, lockedUntil: now + leaseMs })
     // SQLite: the transaction has held the write lock since it began, so what it read is still
-    // pending and free. PostgreSQL: another sender may have taken a row since; one it is taking is
-    // skipped, not waited for. (Checked on SQLite too, its planner would read the queue index for
-    // `status` rather than the 192 ids.)
+    // pending, due and free. PostgreSQL: another sender may have taken a row since, or settled one
+    // it held past its lease for a later retry; one it is taking is skipped, not waited for.
+    // (Checked on SQLite too, its planner would read the queue index for `status` rather than the
+    // 192 ids.)
     const claimed = await (engineOf(tx) === 'postgres'
-      ? update.where('id', 'in', lockable(tx, ids)).where('status', '=', 'pending').where(leaseFree(now))
+      ? update
+          .where('id', 'in', lockable(tx, ids))
+          .where('status', '=', 'pending')
+          .where('nextAttemptAt', '<=', now)
+          .where(leaseFree(now))
       : update.where('id', 'in', ids)
     )
       .returningAll()
@@ -133,10 +141,12 @@ const byDueTime = (a: Pick<Delivery, 'nextAttemptAt'>, b: Pick<Delivery, 'nextAt
   Number(a.nextAttemptAt) - Number(b.nextAttemptAt)
 
 /**
- * The subscriptions with a pending delivery due: a loose scan of `deliveries_lanes`, one seek per
- * subscription with pending deliveries, to its first delivery in due order (its head), found again
- * by id for the next seek and for its due time. (A pending delivery always has a due time; one
- * without would not be the head, so it hides no other.) Ordered by due time too, an order only
+ * The subscriptions with a pending delivery due, each with its head's due time (its first
+ * pending delivery in due order, leased or not, so no free one of the lane is due earlier), in
+ * no order a caller may rely on. A loose scan of `deliveries_lanes`: one seek per subscription
+ * with pending deliveries, to its head, found again by id for the next seek and for its due
+ * time. (A pending delivery always has a due time; one without would not be the head, so it
+ * hides no other.) Each seek is ordered by due time within the subscription too, an order only
  * that index gives: with statistics that count most rows pending (a table just filled, not yet
  * analyzed), PostgreSQL read the subscription's index otherwise, through every delivered row
  * (13 ms a claim at 40,000 delivered).

@@ -77,6 +77,23 @@ describe(`claiming deliveries lane by lane (${ENGINE})`, () => {
     )
   })
 
+  test('lanes are read in the order of their first due, each up to the latest of a claim in hand', async () => {
+    await t.db.deleteFrom('deliveries').execute()
+    await queue('sub-a', 'a1', -10)
+    await queue('sub-a', 'a2', -9)
+    await queue('sub-b', 'b1', -50)
+    await queue('sub-b', 'b2', -40)
+    await queue('sub-c', 'c1', -30)
+    await queue('sub-d', 'd1', -60)
+    await queue('sub-e', 'e-leased', -100, { sender: 'sender-2', until: NOW + 10_000 })
+    await queue('sub-e', 'e1', -45)
+    // e's leased first puts it first (it gives e1); d fills the claim; b is read up to e1's -45
+    // and its b1 pushes e1 out; c's first (-30) is later than the claim's latest (b1, -50): the end.
+    // Read by subscription instead, a and b would fill the claim and c would end it: b1, b2.
+    assert.deepEqual(await claim(2), ['d1', 'b1'])
+    assert.deepEqual(await claim(0), [])
+  })
+
   test('on random queues, the same deliveries in the same order as one statement in due order across lanes', async () => {
     // A small seeded generator (mulberry32), so a failure names a round that replays.
     let seed = 20261130
@@ -87,11 +104,16 @@ describe(`claiming deliveries lane by lane (${ENGINE})`, () => {
       return ((x ^ (x >>> 14)) >>> 0) / 4_294_967_296
     }
     const pick = <T>(items: T[]) => items[Math.floor(random() * items.length)] as T
-    const lanes = ['lane-1', 'lane-2', 'lane-3', 'lane-4', 'lane-5']
-    for (let round = 0; round < 25; round++) {
+    const lanes = ['lane-1', 'lane-2', 'lane-3', 'lane-4', 'lane-5', 'lane-6', 'lane-7', 'lane-8']
+    for (let round = 0; round < 40; round++) {
       await t.db.deleteFrom('deliveries').execute()
-      // Distinct due times, so the order is one order; some later than now.
-      const dues = Array.from({ length: 80 }, (_, i) => i * 10 - 600).sort(() => random() - 0.5)
+      // Even rounds: distinct due times, so the order is one order. Odd rounds: four deliveries to
+      // each due time, so which of a tie comes in may differ and only the due times are compared.
+      // Some later than now.
+      const tied = round % 2 === 1
+      const dues = Array.from({ length: 80 }, (_, i) => (tied ? Math.floor(i / 4) * 40 : i * 10) - 600).sort(
+        () => random() - 0.5,
+      )
       const rows: Delivery[] = dues.map((due, i) => {
         const status = pick(['pending', 'pending', 'pending', 'delivered', 'failed'] as const)
         const lease = status === 'pending' ? pick([null, null, 'live', 'lapsed'] as const) : null
@@ -121,19 +143,24 @@ describe(`claiming deliveries lane by lane (${ENGINE})`, () => {
 
       let expected = t.db
         .selectFrom('deliveries')
-        .select('eventId')
+        .select(['eventId', 'nextAttemptAt'])
         .where('status', '=', 'pending')
         .where('nextAttemptAt', '<=', NOW)
         .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', NOW)]))
         .orderBy('nextAttemptAt')
         .limit(limit)
       if (busy.length > 0) expected = expected.where('subscriptionId', 'not in', busy)
-      const oneStatement = (await expected.execute()).map((d) => d.eventId)
-      assert.deepEqual(
-        await claim(limit, busy),
-        oneStatement,
-        `round ${round}: limit ${limit}, busy ${busy.join(' ') || 'none'}`,
-      )
+      const oneStatement = await expected.execute()
+      const claimed = await claimDeliveries(t.db, 'sender-1', { limit, now: NOW, leaseMs: LEASE, busy })
+      const label = `round ${round}: limit ${limit}, busy ${busy.join(' ') || 'none'}`
+      const dueTimes = (rows: { nextAttemptAt: number | null }[]) => rows.map((d) => Number(d.nextAttemptAt))
+      assert.deepEqual(dueTimes(claimed), dueTimes(oneStatement), label)
+      if (!tied)
+        assert.deepEqual(
+          claimed.map((d) => d.eventId),
+          oneStatement.map((d) => d.eventId),
+          label,
+        )
     }
   })
 })
