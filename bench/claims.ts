@@ -36,12 +36,13 @@ const roundSize = Number(values.round)
 const LIMIT = (LANE_ROUNDS - 1) * PER_SUBSCRIPTION
 
 const t = await createTestApp()
-const queue = async (subscriptionId: string, count: number, at: number) => {
+/** Queues `count` deliveries to a subscription, its events numbered from `first`, due from `at`. */
+const queue = async (subscriptionId: string, count: number, at: number, first = 0) => {
   for (let i = 0; i < count; i += 5000) {
     const deliveries = Array.from({ length: Math.min(5000, count - i) }, (_, j) => ({
       accountId: 'account-bench',
       subscriptionId,
-      eventId: `${subscriptionId}-${i + j}`,
+      eventId: `${subscriptionId}-${first + i + j}`,
       topic: 'leads',
       type: 'processed',
       body: null,
@@ -104,16 +105,14 @@ await t.db.updateTable('deliveries').set({ status: 'delivered' }).where('status'
 if (ENGINE === 'postgres') await sql`vacuum deliveries`.execute(t.db)
 const perLane = Math.ceil((2 * claims * LIMIT) / lanes)
 for (let round = 0; round * roundSize < perLane; round++) {
+  const first = round * roundSize
   for (let lane = 0; lane < lanes; lane++) {
-    const deliveries = Array.from({ length: Math.min(roundSize, perLane - round * roundSize) }, (_, j) => ({
-      accountId: 'account-bench',
-      subscriptionId: `sub-lane-${lane}`,
-      eventId: `lane-${lane}-${round * roundSize + j}`,
-      topic: 'leads',
-      type: 'processed',
-      body: null,
-    }))
-    await insertDeliveries(t.db, deliveries, started + round * lanes + lane)
+    await queue(
+      `sub-lane-${lane}`,
+      Math.min(roundSize, perLane - first),
+      started + round * lanes + lane,
+      first,
+    )
   }
 }
 await analyzed()
