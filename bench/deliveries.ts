@@ -10,15 +10,17 @@
  *   undici's `request()`, and it claims only once its rows run out.
  * Ventas is measured twice: from the queue (the events were dispatched beforehand, untimed), which
  * is what the bare loop does, and then from the outbox (the worker dispatches the events, then
- * sends). Then from the outbox again with a second subscription whose receiver never answers: the
- * fast one's rate must hold against its rate alone, measured before and after. Every side first
- * sends untimed (a warm-up; undici's client takes a few thousand requests to reach its pace). Each
- * figure comes with this process's CPU time per delivery (per POST for the client): a sender in one
- * process has 1,000,000 / rate µs of a core for each. Usage:
- *   npm run bench -- deliveries [--leads 10000] [--backlog 100000] [--profile DIR]
+ * sends). Then from the outbox again with a second subscription whose receiver never answers, in
+ * turn with parts alone (`--rounds`, three by default): the fast one's rate must hold against its
+ * rate alone on either side; the figure is the median over the rounds. Every side first sends
+ * untimed (a warm-up; undici's client takes a few thousand requests to reach its pace). Each figure
+ * comes with this process's CPU time per delivery (per POST for the client): a sender in one process
+ * has 1,000,000 / rate µs of a core for each. Usage:
+ *   npm run bench -- deliveries [--leads 10000] [--rounds 3] [--backlog 100000] [--profile DIR]
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench -- deliveries
- * --backlog queues that many deliveries to the dead receiver before its part; --profile writes a
- * CPU profile of each timed Ventas part to DIR (taken in this process, which runs the worker).
+ * --backlog queues that many deliveries to the dead receiver before each of its parts; --profile
+ * writes a CPU profile of each timed Ventas part to DIR (taken in this process, which runs the
+ * worker).
  * Leads are stored and processed first (not timed); a timed part ends when every delivery to the
  * fast receiver is recorded as delivered.
  */
@@ -54,12 +56,15 @@ const { values } = parseArgs({
   options: {
     leads: { type: 'string', default: '10000' },
     backlog: { type: 'string', default: '0' },
+    rounds: { type: 'string', default: '3' },
     profile: { type: 'string' },
   },
   allowPositionals: true,
 })
 const total = Number(values.leads)
 const backlog = Number(values.backlog)
+const rounds = Number(values.rounds)
+if (!(rounds >= 1)) throw new Error('--rounds must be 1 or more')
 /** A subscription's share of open requests: the worker's default, which the baselines use too. */
 const CONCURRENCY = PER_SUBSCRIPTION
 
@@ -321,33 +326,71 @@ report('baseline: bare delivery loop from a queue', floor.rate, 'deliveries/s', 
   cpuUsPerDelivery: Math.round(floor.cpuUs),
 })
 
-// Fan-out: the fast receiver again, beside a subscription whose receiver never answers. Then alone
-// once more: the rate drifts from part to part (larger tables each time, a shared host), so the
-// dead one's part is compared with the mean of the parts alone before and after it.
-await unsubscribe(t.db, alone, Date.now())
-await updateAccount(t.db, account.id, { webhookFanOut: true })
-const deadOne = await subscribeLeads(dead.url)
-if (backlog > 0) {
-  await fillOutbox(backlog, 6)
-  while ((await dispatchEvents(t.db, Date.now(), { limit: 1000 })).events > 0) {}
+// Fan-out: the fast receiver again, beside a subscription whose receiver never answers, in turn
+// with parts alone: alone, beside, alone, beside, … alone (`--rounds` parts beside). The rate
+// drifts from part to part (larger tables each time, a shared host that sometimes stalls for a
+// part), so each part beside is compared with the mean of the parts alone on either side of it,
+// and the figure is the median of those ratios. So is each part's CPU time a fast delivery.
+const fanOut: { ratio: number; cpuRatio: number }[] = []
+let aloneBefore = { rate: events / aloneSeconds, cpuUs }
+let lastAlone = alone
+for (let round = 1; round <= rounds; round++) {
+  await unsubscribe(t.db, lastAlone, Date.now())
+  await updateAccount(t.db, account.id, { webhookFanOut: true })
+  const deadOne = await subscribeLeads(dead.url)
+  if (backlog > 0) {
+    await fillOutbox(backlog, 100 + round)
+    while ((await dispatchEvents(t.db, Date.now(), { limit: 1000 })).events > 0) {}
+  }
+  const beside = await subscribeLeads(fast.url)
+  const besideEvents = await fillOutbox(total, 200 + round)
+  const besidePart = await deliverAll(`beside-dead-${round}`, beside.id, besideEvents)
+  await unsubscribe(t.db, beside, Date.now())
+  await unsubscribe(t.db, deadOne, Date.now())
+  await updateAccount(t.db, account.id, { webhookFanOut: false })
+  lastAlone = await subscribeLeads(fast.url)
+  const afterEvents = await fillOutbox(total, 300 + round)
+  const afterPart = await deliverAll(`alone-after-${round}`, lastAlone.id, afterEvents)
+  const besideRate = besideEvents / besidePart.seconds
+  const aloneAfter = { rate: afterEvents / afterPart.seconds, cpuUs: afterPart.cpuUs }
+  fanOut.push({
+    ratio: besideRate / ((aloneBefore.rate + aloneAfter.rate) / 2),
+    cpuRatio: besidePart.cpuUs / ((aloneBefore.cpuUs + aloneAfter.cpuUs) / 2),
+  })
+  report('deliveries, fast receiver beside a dead one', besideRate, 'deliveries/s', {
+    round,
+    backlog,
+    cpuUsPerDelivery: Math.round(besidePart.cpuUs),
+  })
+  report('deliveries from the outbox, one fast receiver, after that', aloneAfter.rate, 'deliveries/s', {
+    round,
+    cpuUsPerDelivery: Math.round(aloneAfter.cpuUs),
+  })
+  aloneBefore = aloneAfter
 }
-const beside = await subscribeLeads(fast.url)
-const moreEvents = await fillOutbox(total, 2)
-const { seconds: besideSeconds } = await deliverAll('beside-dead', beside.id, moreEvents)
-await unsubscribe(t.db, beside, Date.now())
-await unsubscribe(t.db, deadOne, Date.now())
-await updateAccount(t.db, account.id, { webhookFanOut: false })
-const after = await subscribeLeads(fast.url)
-const lastEvents = await fillOutbox(total, 5)
-const { seconds: afterSeconds } = await deliverAll('alone-after', after.id, lastEvents)
-const aloneMean = (events / aloneSeconds + lastEvents / afterSeconds) / 2
-report('deliveries, fast receiver beside a dead one', moreEvents / besideSeconds, 'deliveries/s', { backlog })
-report('deliveries from the outbox, one fast receiver, after that', lastEvents / afterSeconds, 'deliveries/s')
+await unsubscribe(t.db, lastAlone, Date.now())
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2
+}
 console.log(
   JSON.stringify({
     engine: ENGINE,
-    figure: 'beside a dead receiver / alone (the mean of before and after)',
-    value: Number((moreEvents / besideSeconds / aloneMean).toFixed(2)),
+    figure:
+      'beside a dead receiver / alone (the mean of the parts alone before and after), median of the rounds',
+    value: Number(median(fanOut.map((f) => f.ratio)).toFixed(2)),
+    rounds: fanOut.map((f) => Number(f.ratio.toFixed(2))),
+  }),
+)
+console.log(
+  JSON.stringify({
+    engine: ENGINE,
+    figure: 'CPU a fast delivery beside a dead receiver / alone, median of the rounds',
+    value: Number(median(fanOut.map((f) => f.cpuRatio)).toFixed(2)),
+    rounds: fanOut.map((f) => Number(f.cpuRatio.toFixed(2))),
   }),
 )
 console.log(
