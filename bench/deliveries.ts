@@ -78,6 +78,8 @@ async function startReceiver(mode: 'answer' | 'hang'): Promise<{ url: string; ch
 
 const report = (figure: string, value: number, unit: string, extra: Record<string, unknown> = {}) =>
   console.log(JSON.stringify({ engine: ENGINE, figure, value: Math.round(value), unit, ...extra }))
+const reportRatio = (figure: string, value: number, extra: Record<string, unknown> = {}) =>
+  console.log(JSON.stringify({ engine: ENGINE, figure, value: Number(value.toFixed(2)), ...extra }))
 
 const fast = await startReceiver('answer')
 const dead = await startReceiver('hang')
@@ -376,37 +378,22 @@ const median = (xs: number[]) => {
     ? (sorted[middle] as number)
     : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2
 }
-console.log(
-  JSON.stringify({
-    engine: ENGINE,
-    figure:
-      'beside a dead receiver / alone (the mean of the parts alone before and after), median of the rounds',
-    value: Number(median(fanOut.map((f) => f.ratio)).toFixed(2)),
-    rounds: fanOut.map((f) => Number(f.ratio.toFixed(2))),
-  }),
+const ofRounds = (pick: (f: (typeof fanOut)[number]) => number) => ({
+  value: median(fanOut.map(pick)),
+  rounds: fanOut.map((f) => Number(pick(f).toFixed(2))),
+})
+const isolation = ofRounds((f) => f.ratio)
+reportRatio(
+  'beside a dead receiver / alone (the mean of the parts alone before and after), median of the rounds',
+  isolation.value,
+  { rounds: isolation.rounds },
 )
-console.log(
-  JSON.stringify({
-    engine: ENGINE,
-    figure: 'CPU a fast delivery beside a dead receiver / alone, median of the rounds',
-    value: Number(median(fanOut.map((f) => f.cpuRatio)).toFixed(2)),
-    rounds: fanOut.map((f) => Number(f.cpuRatio.toFixed(2))),
-  }),
-)
-console.log(
-  JSON.stringify({
-    engine: ENGINE,
-    figure: 'from the outbox / bare undici POSTs',
-    value: Number((events / aloneSeconds / baseline.rate).toFixed(2)),
-  }),
-)
-console.log(
-  JSON.stringify({
-    engine: ENGINE,
-    figure: 'from the queue / bare delivery loop',
-    value: Number((queued / fromQueue.seconds / floor.rate).toFixed(2)),
-  }),
-)
+const cpuBeside = ofRounds((f) => f.cpuRatio)
+reportRatio('CPU a fast delivery beside a dead receiver / alone, median of the rounds', cpuBeside.value, {
+  rounds: cpuBeside.rounds,
+})
+reportRatio('from the outbox / bare undici POSTs', events / aloneSeconds / baseline.rate)
+reportRatio('from the queue / bare delivery loop', queued / fromQueue.seconds / floor.rate)
 fast.child.kill('SIGTERM')
 dead.child.kill('SIGTERM')
 await t.close()
