@@ -83,6 +83,11 @@ const reportRatio = (figure: string, value: number, extra: Record<string, unknow
 
 const fast = await startReceiver('answer')
 const dead = await startReceiver('hang')
+// Also when a check below throws: a receiver left running holds the caller's pipe open.
+process.on('exit', () => {
+  fast.child.kill('SIGTERM')
+  dead.child.kill('SIGTERM')
+})
 
 const t = await createTestApp({ now: Date.now(), env: { VENTAS_WEBHOOK_ALLOW_PRIVATE: 'true' } })
 const { account, group, integration } = await benchAccount(t)
@@ -297,6 +302,14 @@ const floor = await bareDeliveries(total)
 const warm = await subscribeLeads(fast.url)
 await deliverAll('warm-up', warm.id, await fillOutbox(WARMUP, 3))
 await unsubscribe(t.db, warm, Date.now())
+// And beside a receiver that never answers, so the first part beside it compiles nothing either.
+await updateAccount(t.db, account.id, { webhookFanOut: true })
+const warmDead = await subscribeLeads(dead.url)
+const warmBeside = await subscribeLeads(fast.url)
+await deliverAll('warm-up-beside-dead', warmBeside.id, await fillOutbox(WARMUP, 7))
+await unsubscribe(t.db, warmBeside, Date.now())
+await unsubscribe(t.db, warmDead, Date.now())
+await updateAccount(t.db, account.id, { webhookFanOut: false })
 
 // One subscription, a fast receiver: from the queue first (the less warmed-up of the two), then
 // from the outbox.
