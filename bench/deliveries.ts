@@ -24,9 +24,8 @@
  * Leads are stored and processed first (not timed); a timed part ends when every delivery to the
  * fast receiver is recorded as delivered.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { createHmac, randomBytes } from 'node:crypto'
-import { once } from 'node:events'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
 import { dirname, join } from 'node:path'
@@ -47,6 +46,7 @@ import { WebhookSender } from '../src/webhooks/sender.js'
 import { WebhookWorker } from '../src/webhooks/worker.js'
 import { createTestApp, ENGINE } from '../test/helper.js'
 import { generatePeopleLeads } from './leads.js'
+import { start } from './servers.js'
 import { benchAccount } from './setup.js'
 
 const { values } = parseArgs({
@@ -69,11 +69,8 @@ if (!(rounds >= 1)) throw new Error('--rounds must be 1 or more')
 const CONCURRENCY = PER_SUBSCRIPTION
 
 async function startReceiver(mode: 'answer' | 'hang'): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/receiver.ts', mode], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  const [line] = (await once(child.stdout as NodeJS.ReadableStream, 'data')) as [Buffer]
-  return { url: `http://127.0.0.1:${JSON.parse(line.toString()).port}/hooks`, child }
+  const { child, output } = await start(['--import', 'tsx', 'bench/receiver.ts', mode], {}, /"port":\d+/)
+  return { url: `http://127.0.0.1:${JSON.parse(output).port}/hooks`, child }
 }
 
 const report = (figure: string, value: number, unit: string, extra: Record<string, unknown> = {}) =>
@@ -83,11 +80,6 @@ const reportRatio = (figure: string, value: number, extra: Record<string, unknow
 
 const fast = await startReceiver('answer')
 const dead = await startReceiver('hang')
-// Also when a check below throws: a receiver left running holds the caller's pipe open.
-process.on('exit', () => {
-  fast.child.kill('SIGTERM')
-  dead.child.kill('SIGTERM')
-})
 
 const t = await createTestApp({ now: Date.now(), env: { VENTAS_WEBHOOK_ALLOW_PRIVATE: 'true' } })
 const { account, group, integration } = await benchAccount(t)
