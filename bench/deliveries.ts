@@ -46,6 +46,7 @@ import { WebhookSender } from '../src/webhooks/sender.js'
 import { WebhookWorker } from '../src/webhooks/worker.js'
 import { createTestApp, ENGINE } from '../test/helper.js'
 import { generatePeopleLeads } from './leads.js'
+import { median } from './paced.js'
 import { start } from './servers.js'
 import { benchAccount } from './setup.js'
 
@@ -376,13 +377,6 @@ for (let round = 1; round <= rounds; round++) {
   aloneBefore = aloneAfter
 }
 await unsubscribe(t.db, lastAlone, Date.now())
-const median = (xs: number[]) => {
-  const sorted = [...xs].sort((a, b) => a - b)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2
-    ? (sorted[middle] as number)
-    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2
-}
 const ofRounds = (pick: (f: (typeof fanOut)[number]) => number) => ({
   value: median(fanOut.map(pick)),
   rounds: fanOut.map((f) => Number(pick(f).toFixed(2))),

@@ -67,6 +67,15 @@ export async function sendPaced(
   return { answers, rate: options.count / (sendingSeconds + 1 / options.rate) }
 }
 
+/** The middle of `xs` (the mean of the two middle ones when their count is even). */
+export function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2
+}
+
 /** p50, p99 and max of latencies in milliseconds, to a tenth. */
 export function percentiles(ms: number[]): { p50ms: number; p99ms: number; maxms: number } {
   const sorted = [...ms].sort((a, b) => a - b)

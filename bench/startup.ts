@@ -22,6 +22,7 @@ import { ALL_SCOPES } from '../src/domain/scopes.js'
 import { createIntegration } from '../src/services/access.js'
 import { createTestApp, ENGINE, type TestDatabase } from '../test/helper.js'
 import { generateLeads } from './leads.js'
+import { median } from './paced.js'
 import { populateProspects } from './population.js'
 import { benchAccount } from './setup.js'
 
@@ -79,8 +80,6 @@ async function stop(child: ChildProcess) {
   await exited
   clearTimeout(timer)
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
 
 /**
  * Median time to ready of each command over `starts` rounds, after one untimed round (cold file
