@@ -11,6 +11,8 @@ import pg from 'pg'
 export type RawTable = {
   /** Commits one row per body in one transaction. */
   insert: (bodies: string[]) => Promise<void>
+  /** The rows the table holds, whoever wrote them. */
+  count: () => Promise<number>
   close: () => Promise<void>
 }
 
@@ -44,8 +46,10 @@ export async function openRawTable(url: string): Promise<RawTable> {
     const commit = sqlite.transaction((bodies: string[]) => {
       for (const body of bodies) insert.run(...row(body))
     })
+    const count = sqlite.prepare('select count(*) as n from raw_leads')
     return {
       insert: async (bodies) => commit(bodies),
+      count: async () => (count.get() as { n: number }).n,
       close: async () => {
         sqlite.close()
       },
@@ -64,6 +68,7 @@ export async function openRawTable(url: string): Promise<RawTable> {
         TYPES.map((_, c) => rows.map((r) => r[c])),
       )
     },
+    count: async () => Number((await client.query('select count(*) as n from raw_leads')).rows[0].n),
     close: () => client.end(),
   }
 }

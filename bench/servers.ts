@@ -49,6 +49,7 @@ export async function stop(child: ChildProcess, graceMs = 15_000): Promise<void>
 /**
  * bench/bare.ts: `POST /v2/leads/retail` parses the JSON body (1 MiB limit) and answers a constant
  * 202; with `flags` it also checks (`--check`) or stores (`--store`, in `env.RAW_DATABASE_URL`).
+ * `${url}/batch` does the same for each lead of a `{"leads": [...]}` body.
  */
 export async function startBare(
   flags: string[] = [],
