@@ -24,6 +24,7 @@ import { createTestApp, ENGINE, type TestDatabase } from '../test/helper.js'
 import { generateLeads } from './leads.js'
 import { median } from './paced.js'
 import { populateProspects } from './population.js'
+import { stop } from './servers.js'
 import { benchAccount } from './setup.js'
 
 const { values } = parseArgs({
@@ -69,16 +70,6 @@ function start(args: string[], env: Record<string, string>): Promise<Started> {
       if (url) resolve({ child, url: (url[1] ?? url[2]) as string, ms: performance.now() - started })
     })
   })
-}
-
-/** SIGTERM, then SIGKILL after 15 s: `serve` finishes the leads its worker claimed before it exits. */
-async function stop(child: ChildProcess) {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  child.kill('SIGTERM')
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
-  await exited
-  clearTimeout(timer)
 }
 
 /**
