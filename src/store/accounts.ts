@@ -19,9 +19,14 @@ export async function insertAccount(db: Executor, account: Account): Promise<voi
 }
 
 export async function findAccount(db: Executor, id: string): Promise<Account | undefined> {
-  const row = await db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst()
+  const [row] = (await accountById(db, { id })).rows
   return row && { ...row, settings: JSON.parse(row.settings) }
 }
+
+/** Every prospect shown (and every v1 answer) runs it: compiled once. */
+const accountById = reusable((db, v: { id: string }) =>
+  db.selectFrom('accounts').selectAll().where('id', '=', v.id),
+)
 
 export async function updateAccountSettings(
   db: Executor,

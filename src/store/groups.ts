@@ -84,14 +84,17 @@ export async function findSubtree(db: Executor, rootId: string): Promise<Group[]
 
 /** True when `groupId` is `rootId` or one of its descendants. One primary-key lookup. */
 export async function isInSubtree(db: Executor, rootId: string, groupId: string): Promise<boolean> {
-  const row = await db
+  return (await closureRow(db, { rootId, groupId })).rows.length > 0
+}
+
+/** Every read through a key's subtree (and every v1 answer) runs it: compiled once. */
+const closureRow = reusable((db, v: { rootId: string; groupId: string }) =>
+  db
     .selectFrom('groupClosure')
     .select('depth')
-    .where('ancestorId', '=', rootId)
-    .where('descendantId', '=', groupId)
-    .executeTakeFirst()
-  return row !== undefined
-}
+    .where('ancestorId', '=', v.rootId)
+    .where('descendantId', '=', v.groupId),
+)
 
 export type Lineage = { ancestors: string[]; descendants: string[] }
 

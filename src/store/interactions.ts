@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely'
-import { type Executor, type InteractionsTable, insertRows } from './database.js'
+import { type Executor, type InteractionsTable, insertRows, reusable } from './database.js'
 
 export type Interaction = Omit<Selectable<InteractionsTable>, 'output' | 'proactive'> & {
   output: Record<string, unknown>
@@ -19,10 +19,13 @@ function fromRow(row: Selectable<InteractionsTable>): Interaction {
 }
 
 export async function findInteractionsOfLead(db: Executor, leadId: string): Promise<Interaction[]> {
-  return (
-    await db.selectFrom('interactions').selectAll().where('leadId', '=', leadId).orderBy('id').execute()
-  ).map(fromRow)
+  return (await interactionsOfLead(db, { leadId })).rows.map(fromRow)
 }
+
+/** Every v1 answer runs it: compiled once. */
+const interactionsOfLead = reusable((db, v: { leadId: string }) =>
+  db.selectFrom('interactions').selectAll().where('leadId', '=', v.leadId).orderBy('id'),
+)
 
 export async function moveInteractions(db: Executor, fromId: string, toId: string): Promise<void> {
   await db.updateTable('interactions').set({ prospectId: toId }).where('prospectId', '=', fromId).execute()

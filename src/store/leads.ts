@@ -1,6 +1,6 @@
 import type { Selectable } from 'kysely'
 import type { StoredLead } from '../domain/lead.js'
-import { chunks, type Executor, insertRows, type LeadsTable, updateRows } from './database.js'
+import { chunks, type Executor, insertRows, type LeadsTable, reusable, updateRows } from './database.js'
 
 export type Lead = Omit<Selectable<LeadsTable>, 'body' | 'error' | 'merged' | 'matchKeys'> & {
   body: StoredLead
@@ -127,14 +127,13 @@ export async function findLeadsOfProspects(db: Executor, prospectIds: string[]):
 }
 
 export async function findLeadsOfProspect(db: Executor, prospectId: string): Promise<Lead[]> {
-  const rows = await db
-    .selectFrom('leads')
-    .selectAll()
-    .where('prospectId', '=', prospectId)
-    .orderBy('id')
-    .execute()
-  return rows.map(leadFromRow)
+  return (await leadsOfProspect(db, { prospectId })).rows.map(leadFromRow)
 }
+
+/** Every v1 answer runs it: compiled once. */
+const leadsOfProspect = reusable((db, v: { prospectId: string }) =>
+  db.selectFrom('leads').selectAll().where('prospectId', '=', v.prospectId).orderBy('id'),
+)
 
 /** Moves the leads of a prospect merged away to its survivor. */
 export async function moveLeads(db: Executor, fromId: string, toId: string): Promise<void> {

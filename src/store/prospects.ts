@@ -2,7 +2,7 @@ import { type Selectable, sql } from 'kysely'
 import type { Contact, KeyType, MatchKey } from '../domain/merge.js'
 import { foldName } from '../domain/names.js'
 import { engineOf } from './connect.js'
-import { chunks, type Executor, insertRows, type ProspectsTable } from './database.js'
+import { chunks, type Executor, insertRows, type ProspectsTable, reusable } from './database.js'
 
 export type Prospect = Omit<
   Selectable<ProspectsTable>,
@@ -122,14 +122,14 @@ export async function findProspect(
   accountId: string,
   id: string,
 ): Promise<Prospect | undefined> {
-  const row = await db
-    .selectFrom('prospects')
-    .selectAll()
-    .where('accountId', '=', accountId)
-    .where('id', '=', id)
-    .executeTakeFirst()
+  const [row] = (await prospectById(db, { accountId, id })).rows
   return row && prospectFromRow(row)
 }
+
+/** Every read of one prospect (and every v1 answer) runs it: compiled once. */
+const prospectById = reusable((db, v: { accountId: string; id: string }) =>
+  db.selectFrom('prospects').selectAll().where('accountId', '=', v.accountId).where('id', '=', v.id),
+)
 
 /**
  * The key values alone, for `key_value IN (…)`: it lets both engines seek the index for each key.
