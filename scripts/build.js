@@ -8,8 +8,8 @@
  * native addon, swagger-ui's assets and the packages that find files beside their own need that.
  * Types are checked by `npm run typecheck`.
  */
-import { rmSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { rmSync, writeFileSync } from 'node:fs'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { build } from 'esbuild'
 
 const INLINED = new Set(['typebox', 'kysely', 'libphonenumber-js'])
@@ -19,7 +19,7 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 rmSync(`${root}/dist`, { recursive: true, force: true })
 await build({
   absWorkingDir: root,
-  entryPoints: ['src/cli/main.ts', 'src/services/checker-thread.ts'],
+  entryPoints: ['src/cli/main.ts', 'src/services/checker-thread.ts', 'src/http/precompiled.ts'],
   entryNames: '[name]',
   outdir: 'dist',
   bundle: true,
@@ -40,3 +40,12 @@ await build({
     },
   ],
 })
+
+// The route schemas' validators and serializers, compiled now rather than at every start
+// (src/http/precompiled.ts); the bundle that wrote them is not shipped.
+const { precompiled } = await import(pathToFileURL(`${root}/dist/precompiled.js`).href)
+const { validators, serializers } = await precompiled()
+writeFileSync(`${root}/dist/validators.cjs`, validators)
+writeFileSync(`${root}/dist/serializers.cjs`, serializers)
+rmSync(`${root}/dist/precompiled.js`)
+rmSync(`${root}/dist/precompiled.js.map`)

@@ -1,6 +1,14 @@
 import fastJson, { type Options } from 'fast-json-stringify'
+import { builtBeside } from './built.js'
 
 type Serialize = (data: unknown) => string
+
+/** What a serializer is built from: a response schema, the schemas it may refer to, and options. */
+export type SerializerSource = { schema: object; options: Options }
+
+/** The serializers the build compiled, by key (`keyOf`): building them was a tenth of a start (BENCHMARKS.md §8). */
+const precompiled = builtBeside<Serialize>(new URL('./serializers.cjs', import.meta.url))
+const seen = new Map<string, SerializerSource>()
 
 /**
  * Fastify's own response serializer (fast-json-stringify, given the schemas added with
@@ -21,12 +29,25 @@ export function buildSerializer(
       const schemas = Object.fromEntries(
         Object.entries(external as Record<string, unknown>).filter(([id]) => id !== $id),
       )
-      serialize = fastJson(schema as object, {
-        ...options,
-        schema: schemas as Options['schema'],
-      }) as Serialize
+      const source = {
+        schema: schema as object,
+        options: { ...options, schema: schemas as Options['schema'] },
+      }
+      const key = keyOf(source)
+      seen.set(key, source)
+      serialize = precompiled.get(key) ?? (fastJson(source.schema, source.options) as Serialize)
       byShape.set(shape, serialize)
     }
     return serialize
   }
+}
+
+/** A serializer's key: its schema, the schemas it may refer to and its options, as JSON. */
+export function keyOf({ schema, options }: SerializerSource): string {
+  return JSON.stringify([schema, options])
+}
+
+/** The serializers built so far, by key: what the build compiles ahead of time. */
+export function serializersSeen(): Map<string, SerializerSource> {
+  return seen
 }

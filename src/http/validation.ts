@@ -1,20 +1,32 @@
-import { Ajv, type ValidateFunction } from 'ajv'
+import { Ajv, type Options, type ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
 import type { FastifySchemaCompiler } from 'fastify'
+import { builtBeside } from './built.js'
 
 /**
  * The one validator of request data: Fastify's route schemas compile here, and so does each item
  * of a batch, so a lead is judged the same way alone or in a batch. The options are Fastify's
  * defaults plus allErrors, so a refusal lists every problem, not the first.
  */
-export const ajv = new Ajv({
+const AJV_OPTIONS: Options = {
   allErrors: true,
   coerceTypes: 'array',
   useDefaults: true,
   removeAdditional: true,
   strict: false,
-})
-addFormats.default(ajv)
+}
+
+/** An Ajv with our options and formats; `options` adds to them (the build's asks for source code). */
+export function createAjv(options: Options = {}): Ajv {
+  const ajv = new Ajv({ ...AJV_OPTIONS, ...options })
+  addFormats.default(ajv)
+  return ajv
+}
+
+const ajv = createAjv()
+
+/** The validators the build compiled, by shape: compiling them was a fifth of a start (BENCHMARKS.md §8). */
+const precompiled = builtBeside<ValidateFunction>(new URL('./validators.cjs', import.meta.url))
 
 const byShape = new Map<string, ValidateFunction>()
 const byObject = new WeakMap<object, ValidateFunction>()
@@ -28,11 +40,16 @@ export function validatorFor(schema: object): ValidateFunction {
   let validate = byObject.get(schema)
   if (!validate) {
     const shape = JSON.stringify(schema)
-    validate = byShape.get(shape) ?? ajv.compile(schema)
+    validate = byShape.get(shape) ?? precompiled.get(shape) ?? ajv.compile(schema)
     byShape.set(shape, validate)
     byObject.set(schema, validate)
   }
   return validate
+}
+
+/** The shapes validated so far, as JSON: what the build compiles ahead of time. */
+export function shapesSeen(): string[] {
+  return [...byShape.keys()]
 }
 
 export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema }) =>
