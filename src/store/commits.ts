@@ -1,7 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { CompiledQuery } from 'kysely'
-import pg from 'pg'
+import type pg from 'pg'
 import type { Storage } from '../config.js'
+import { pgDriver } from './connect.js'
 import type { Db } from './database.js'
 
 const DATA_VERSION = CompiledQuery.raw('pragma data_version')
@@ -111,7 +112,7 @@ function listen(url: string, onCommit: () => void, log?: Pick<FastifyBaseLogger,
   })
   const connect = () => {
     // keepAlive: a connection cut without a word (a NAT, a failover) errors instead of going deaf.
-    const current = new pg.Client({
+    const current = new (pgDriver().Client)({
       connectionString: url,
       keepAlive: true,
       application_name: 'ventas worker: listen',

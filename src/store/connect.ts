@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import SQLite from 'better-sqlite3'
+import type SQLite from 'better-sqlite3'
 import {
   CamelCasePlugin,
   CompiledQuery,
@@ -14,13 +15,26 @@ import {
   type SqliteDialectConfig,
   SqliteDriver,
 } from 'kysely'
-import pg from 'pg'
+import type pg from 'pg'
 import type { Storage } from '../config.js'
 import { type Checkpointer, FALLBACK_PAGES, startCheckpointer } from './checkpointer.js'
 import type { Database, Db } from './database.js'
 
-// int8 (bigint) columns hold epoch milliseconds, well inside Number's exact range.
-pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value))
+const requireDriver = createRequire(import.meta.url)
+let pgLoaded: typeof pg | undefined
+
+/**
+ * The PostgreSQL driver, loaded on first use: a SQLite install never needs it, and loading it was
+ * a tenth of a start (BENCHMARKS.md §8). better-sqlite3 likewise, in `connect`.
+ */
+export function pgDriver(): typeof pg {
+  if (!pgLoaded) {
+    pgLoaded = requireDriver('pg') as typeof pg
+    // int8 (bigint) columns hold epoch milliseconds, well inside Number's exact range.
+    pgLoaded.types.setTypeParser(pgLoaded.types.builtins.INT8, (value) => Number(value))
+  }
+  return pgLoaded
+}
 
 /** How long a statement waits for another process's write lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5_000
@@ -107,7 +121,8 @@ export function connect(storage: Storage, options: ConnectOptions = {}): Db {
   const plugins = [new CamelCasePlugin()]
   if (storage.engine === 'sqlite') {
     mkdirSync(dirname(storage.path), { recursive: true })
-    const database = new SQLite(storage.path)
+    const Driver = requireDriver('better-sqlite3') as typeof SQLite
+    const database = new Driver(storage.path)
     database.pragma('journal_mode = WAL')
     database.pragma(`synchronous = ${options.sqliteSynchronous ?? 'FULL'}`)
     database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
@@ -119,7 +134,7 @@ export function connect(storage: Storage, options: ConnectOptions = {}): Db {
       plugins,
     })
   }
-  const pool = new pg.Pool({
+  const pool = new (pgDriver().Pool)({
     connectionString: storage.url,
     max: options.poolSize ?? 10,
   })
