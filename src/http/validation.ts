@@ -25,8 +25,13 @@ export function createAjv(options: Options = {}): Ajv {
 
 const ajv = createAjv()
 
-/** The validators the build compiled, by shape: compiling them was a fifth of a start (BENCHMARKS.md §8). */
+/**
+ * The validators the build compiled, by shape: compiling them was a fifth of a start (BENCHMARKS.md
+ * §8). Fastify hands a validator the request part's parent, which lets Ajv coerce a part as a
+ * whole, only when it carries Ajv's `schemaEnv`; standalone code has none, so each gets a marker.
+ */
 const precompiled = builtBeside<ValidateFunction>(new URL('./validators.cjs', import.meta.url))
+for (const validate of precompiled.values()) Object.assign(validate, { schemaEnv: { standalone: true } })
 
 const byShape = new Map<string, ValidateFunction>()
 const byObject = new WeakMap<object, ValidateFunction>()
