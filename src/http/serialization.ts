@@ -6,7 +6,7 @@ type Serialize = (data: unknown) => string
 /** What a serializer is built from: a response schema, the schemas it may refer to, and options. */
 export type SerializerSource = { schema: object; options: Options }
 
-/** The serializers the build compiled, by key (`keyOf`): building them was a tenth of a start (BENCHMARKS.md §8). */
+/** The serializers the build compiled, by `keyOf`: building them was a tenth of a start (BENCHMARKS.md §8). */
 const precompiled = builtBeside<Serialize>(new URL('./serializers.cjs', import.meta.url))
 const seen = new Map<string, SerializerSource>()
 
@@ -35,7 +35,7 @@ export function buildSerializer(
       }
       const key = keyOf(source)
       seen.set(key, source)
-      serialize = precompiled.get(key) ?? (fastJson(source.schema, source.options) as Serialize)
+      serialize = precompiled(key) ?? (fastJson(source.schema, source.options) as Serialize)
       byShape.set(shape, serialize)
     }
     return serialize
@@ -43,7 +43,7 @@ export function buildSerializer(
 }
 
 /** A serializer's key: its schema, the schemas it may refer to and its options, as JSON. */
-export function keyOf({ schema, options }: SerializerSource): string {
+function keyOf({ schema, options }: SerializerSource): string {
   return JSON.stringify([schema, options])
 }
 

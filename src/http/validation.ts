@@ -25,13 +25,17 @@ export function createAjv(options: Options = {}): Ajv {
 
 const ajv = createAjv()
 
+/** The validators the build compiled, by shape: compiling them was a fifth of a start (BENCHMARKS.md §8). */
+const built = builtBeside<ValidateFunction>(new URL('./validators.cjs', import.meta.url))
+
 /**
- * The validators the build compiled, by shape: compiling them was a fifth of a start (BENCHMARKS.md
- * §8). Fastify hands a validator the request part's parent, which lets Ajv coerce a part as a
- * whole, only when it carries Ajv's `schemaEnv`; standalone code has none, so each gets a marker.
+ * Fastify hands a validator the request part's parent, which lets Ajv coerce a part as a whole,
+ * only when it carries Ajv's `schemaEnv`; standalone code has none, so each gets a marker.
  */
-const precompiled = builtBeside<ValidateFunction>(new URL('./validators.cjs', import.meta.url))
-for (const validate of precompiled.values()) Object.assign(validate, { schemaEnv: { standalone: true } })
+function precompiled(shape: string): ValidateFunction | undefined {
+  const validate = built(shape)
+  return validate && Object.assign(validate, { schemaEnv: { standalone: true } })
+}
 
 const byShape = new Map<string, ValidateFunction>()
 const byObject = new WeakMap<object, ValidateFunction>()
@@ -45,7 +49,7 @@ export function validatorFor(schema: object): ValidateFunction {
   let validate = byObject.get(schema)
   if (!validate) {
     const shape = JSON.stringify(schema)
-    validate = byShape.get(shape) ?? precompiled.get(shape) ?? ajv.compile(schema)
+    validate = byShape.get(shape) ?? precompiled(shape) ?? ajv.compile(schema)
     byShape.set(shape, validate)
     byObject.set(schema, validate)
   }
