@@ -2,7 +2,7 @@ import { type Selectable, sql } from 'kysely'
 import { newId } from '../domain/ids.js'
 import { JOB_MAX_ATTEMPTS, jobBackoffMs } from '../domain/retry.js'
 import { engineOf } from '../store/connect.js'
-import { chunks, type Executor, insertRows, type JobsTable } from '../store/database.js'
+import { chunks, type Executor, insertRows, type JobsTable, reusable } from '../store/database.js'
 
 /**
  * The job queue is a table in the same database, written in the same transaction as the change
@@ -43,26 +43,31 @@ export async function claimJobs(
   now: number,
   leaseMs: number,
 ): Promise<Job[]> {
-  const runnable = db
-    .selectFrom('jobs')
-    .select('id')
-    .where('deadAt', 'is', null)
-    .where('runAt', '<=', now)
-    .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', now)]))
-    .orderBy('runAt')
-    .orderBy('id')
-    .limit(limit)
-  const ids = engineOf(db) === 'postgres' ? runnable.forUpdate().skipLocked() : runnable
-  const claimed = await db
-    .updateTable('jobs')
-    .set((eb) => ({ lockedBy: worker, lockedUntil: now + leaseMs, attempts: eb('attempts', '+', 1) }))
-    .where('id', 'in', ids)
-    .returningAll()
-    .execute()
+  const { rows: claimed } = await runnableClaimed(db, { worker, lockedUntil: now + leaseMs, now, limit })
   // UPDATE … RETURNING does not keep the subquery's order (PostgreSQL returns rows as it meets
   // them), and a batch must run oldest first so one person's leads keep their order.
   return claimed.sort((a, b) => a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
 }
+
+/** Every lead worker's claim, several times a second: compiled once (`reusable`). */
+const runnableClaimed = reusable(
+  (db, v: { worker: string; lockedUntil: number; now: number; limit: number }) => {
+    const runnable = db
+      .selectFrom('jobs')
+      .select('id')
+      .where('deadAt', 'is', null)
+      .where('runAt', '<=', v.now)
+      .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', v.now)]))
+      .orderBy('runAt')
+      .orderBy('id')
+      .limit(v.limit)
+    return db
+      .updateTable('jobs')
+      .set((eb) => ({ lockedBy: v.worker, lockedUntil: v.lockedUntil, attempts: eb('attempts', '+', 1) }))
+      .where('id', 'in', engineOf(db) === 'postgres' ? runnable.forUpdate().skipLocked() : runnable)
+      .returningAll()
+  },
+)
 
 /**
  * Claims the job of one subject (the v1 fast path) if it is due and no live worker holds it. A
@@ -88,9 +93,12 @@ export async function claimJobOf(
 
 /** Removes the jobs of subjects; called inside the transaction that applies the jobs' effect. */
 export async function completeJobsOf(db: Executor, subjectIds: string[]): Promise<void> {
-  for (const chunk of chunks(subjectIds))
-    await db.deleteFrom('jobs').where('subjectId', 'in', chunk).execute()
+  for (const ids of chunks(subjectIds)) await jobsOfDeleted(db, { ids })
 }
+
+const jobsOfDeleted = reusable((db, v: { ids: string[] }) =>
+  db.deleteFrom('jobs').where('subjectId', 'in', v.ids),
+)
 
 /** A failed attempt: retry later with backoff, or park the job as dead after its last attempt. */
 export async function failJob(db: Executor, job: Job, error: string, now: number): Promise<'retry' | 'dead'> {

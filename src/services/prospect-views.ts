@@ -5,7 +5,7 @@ import { iso } from '../http/schemas/common.js'
 import type { LeadStatusView } from '../http/schemas/lead.js'
 import type { InteractionView, ProspectView } from '../http/schemas/prospect.js'
 import { findAccount } from '../store/accounts.js'
-import type { Executor } from '../store/database.js'
+import { type Executor, reusable } from '../store/database.js'
 import type { Interaction } from '../store/interactions.js'
 import { findLeadsOfProspects, type Lead } from '../store/leads.js'
 import type { Prospect } from '../store/prospects.js'
@@ -30,8 +30,8 @@ export async function viewProspects(
   const agentIds = [...new Set(prospects.flatMap((p) => (p.agentId ? [p.agentId] : [])))]
   const [account, groups, agents, leads] = await Promise.all([
     findAccount(db, first.accountId),
-    db.selectFrom('groups').select(['id', 'name']).where('id', 'in', groupIds).execute(),
-    agentIds.length ? db.selectFrom('users').selectAll().where('id', 'in', agentIds).execute() : [],
+    groupNames(db, { ids: groupIds }).then((r) => r.rows),
+    agentIds.length ? usersByIds(db, { ids: agentIds }).then((r) => r.rows) : [],
     options.leads ??
       options.theirLeads?.filter((lead) => shown.has(lead.prospectId as string)) ??
       findLeadsOfProspects(db, ids),
@@ -122,7 +122,7 @@ export function viewFromOutside(view: ProspectView, lead: Lead): ProspectView {
 async function viewLeads(db: Executor, leads: Lead[]) {
   const integrationIds = [...new Set(leads.map((l) => l.integrationId))]
   const integrations = integrationIds.length
-    ? await db.selectFrom('integrations').select(['id', 'scopes']).where('id', 'in', integrationIds).execute()
+    ? (await integrationScopes(db, { ids: integrationIds })).rows
     : []
   const providerKeys = new Map(integrations.map((i) => [i.id, providerKeyOf(JSON.parse(i.scopes))]))
   return leads.map((lead) => {
@@ -148,9 +148,7 @@ export async function viewInteractions(
   interactions: Interaction[],
 ): Promise<InteractionView[]> {
   const agentIds = [...new Set(interactions.flatMap((i) => (i.agentId ? [i.agentId] : [])))]
-  const agents = agentIds.length
-    ? await db.selectFrom('users').selectAll().where('id', 'in', agentIds).execute()
-    : []
+  const agents = agentIds.length ? (await usersByIds(db, { ids: agentIds })).rows : []
   const agentOf = new Map(agents.map((a) => [a.id, toAgent(userFromRow(a))]))
   return interactions.map((interaction) => {
     const agent = interaction.agentId ? agentOf.get(interaction.agentId) : undefined
@@ -182,3 +180,14 @@ export function viewLeadStatus(lead: Lead): LeadStatusView {
     ...(lead.error ? { error: lead.error } : {}),
   }
 }
+
+/** Every view reads these, a page or a webhook at a time: compiled once (`reusable`). */
+const groupNames = reusable((db, v: { ids: string[] }) =>
+  db.selectFrom('groups').select(['id', 'name']).where('id', 'in', v.ids),
+)
+const usersByIds = reusable((db, v: { ids: string[] }) =>
+  db.selectFrom('users').selectAll().where('id', 'in', v.ids),
+)
+const integrationScopes = reusable((db, v: { ids: string[] }) =>
+  db.selectFrom('integrations').select(['id', 'scopes']).where('id', 'in', v.ids),
+)

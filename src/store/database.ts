@@ -482,9 +482,17 @@ function quoted(name: string): string {
   return `"${name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}"`
 }
 
-/** Where a reusable query's value goes: a parameter the compiled query carries until it runs. */
+/** Where a reusable query's value goes: a parameter the compiled query carries until it runs; `item` for one of a list's. */
 class Slot {
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    readonly item?: number,
+  ) {}
+}
+
+/** The places a list gets in a compiled query: its length's next power of two, so a few shapes serve every length. */
+function room(length: number): number {
+  return 2 ** Math.ceil(Math.log2(length))
 }
 
 /**
@@ -494,29 +502,51 @@ class Slot {
  * for the values: it may only hand them to Kysely as values (never test or transform them), and
  * the query's shape must not depend on them; a stand-in that does not reach the compiled
  * parameters is an error at the first run.
+ *
+ * A list (an array value) may only stand on the right of `in`. It is compiled once for each room
+ * it needs, the next power of two of its length, and the room its items leave is filled with its
+ * last item, which `in` reads as the same list: a query over lists of 1 to 500 values is 10
+ * statements, not 500 (and SQLite keeps those prepared). An empty list is an error; callers skip.
  */
 export function reusable<Values extends Record<string, unknown>, R>(
   build: (db: Executor, values: Values) => Compilable<R>,
 ): (db: Executor, values: Values) => Promise<QueryResult<R>> {
-  const compiled = new Map<'sqlite' | 'postgres', CompiledQuery<R>>()
+  const compiled = new Map<string, CompiledQuery<R>>()
   return async (db, values) => {
-    const engine = engineOf(db)
-    let query = compiled.get(engine)
+    let shape: string = engineOf(db)
+    for (const name in values) {
+      const value = values[name]
+      if (!Array.isArray(value)) continue
+      if (value.length === 0) throw new Error(`reusable query: the list ${name} is empty`)
+      shape += ` ${name}:${room(value.length)}`
+    }
+    let query = compiled.get(shape)
     if (!query) {
       const named = new Set<string>()
       const standIns = new Proxy({} as Values, {
         get: (_, name) => {
           named.add(String(name))
-          return new Slot(String(name))
+          const value = values[String(name)]
+          return Array.isArray(value)
+            ? Array.from({ length: room(value.length) }, (_, i) => new Slot(String(name), i))
+            : new Slot(String(name))
         },
       })
       query = build(db, standIns).compile()
       const carried = new Set(query.parameters.flatMap((p) => (p instanceof Slot ? [p.name] : [])))
       const lost = [...named].filter((name) => !carried.has(name))
       if (lost.length > 0) throw new Error(`reusable query: ${lost.join(', ')} did not reach its parameters`)
-      compiled.set(engine, query)
+      compiled.set(shape, query)
     }
-    const parameters = query.parameters.map((p) => (p instanceof Slot ? values[p.name] : p))
+    const parameters = query.parameters.map((p) => (p instanceof Slot ? filled(values, p) : p))
     return db.executeQuery(CompiledQuery.raw(query.sql, parameters) as CompiledQuery<R>)
   }
+}
+
+/** The value a slot stands for; past the end of its list, the list's last item. */
+function filled(values: Record<string, unknown>, slot: Slot): unknown {
+  const value = values[slot.name]
+  if (slot.item === undefined) return value
+  const list = value as unknown[]
+  return list[Math.min(slot.item, list.length - 1)]
 }

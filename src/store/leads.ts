@@ -59,23 +59,29 @@ export async function findQueuedKeys(
 ): Promise<QueuedKey[]> {
   const found: QueuedKey[] = []
   for (const values of chunks([...new Set(keyValues)])) {
-    const rows = await db
-      .selectFrom('leadKeys')
-      .innerJoin('jobs', 'jobs.subjectId', 'leadKeys.leadId')
-      .select(['leadKeys.leadId', 'leadKeys.keyValue', 'leadKeys.receivedAt', 'jobs.runAt'])
-      .where('leadKeys.accountId', '=', accountId)
-      .where('leadKeys.keyValue', 'in', values)
-      .where('leadKeys.receivedAt', '<=', until)
-      .where('jobs.deadAt', 'is', null)
-      .execute()
-    found.push(...rows)
+    found.push(...(await queuedKeys(db, { accountId, values, until })).rows)
   }
   return found
 }
 
+const queuedKeys = reusable((db, v: { accountId: string; values: string[]; until: number }) =>
+  db
+    .selectFrom('leadKeys')
+    .innerJoin('jobs', 'jobs.subjectId', 'leadKeys.leadId')
+    .select(['leadKeys.leadId', 'leadKeys.keyValue', 'leadKeys.receivedAt', 'jobs.runAt'])
+    .where('leadKeys.accountId', '=', v.accountId)
+    .where('leadKeys.keyValue', 'in', v.values)
+    .where('leadKeys.receivedAt', '<=', v.until)
+    .where('jobs.deadAt', 'is', null),
+)
+
 export async function forgetLeadKeys(db: Executor, leadIds: string[]): Promise<void> {
-  for (const chunk of chunks(leadIds)) await db.deleteFrom('leadKeys').where('leadId', 'in', chunk).execute()
+  for (const ids of chunks(leadIds)) await keysOfLeadsDeleted(db, { ids })
 }
+
+const keysOfLeadsDeleted = reusable((db, v: { ids: string[] }) =>
+  db.deleteFrom('leadKeys').where('leadId', 'in', v.ids),
+)
 
 export async function findLead(db: Executor, id: string, accountId?: string): Promise<Lead | undefined> {
   let query = db.selectFrom('leads').selectAll().where('id', '=', id)
@@ -91,13 +97,17 @@ export async function lockLeads(
   postgres: boolean,
 ): Promise<Selectable<LeadsTable>[]> {
   const rows: Selectable<LeadsTable>[] = []
-  for (const chunk of chunks(ids)) {
-    let query = db.selectFrom('leads').selectAll().where('id', 'in', chunk).orderBy('id')
-    if (postgres) query = query.forUpdate()
-    rows.push(...(await query.execute()))
-  }
+  for (const chunk of chunks(ids))
+    rows.push(...(await (postgres ? leadsLocked : leadsByIds)(db, { ids: chunk })).rows)
   return rows
 }
+
+const leadsByIds = reusable((db, v: { ids: string[] }) =>
+  db.selectFrom('leads').selectAll().where('id', 'in', v.ids).orderBy('id'),
+)
+const leadsLocked = reusable((db, v: { ids: string[] }) =>
+  db.selectFrom('leads').selectAll().where('id', 'in', v.ids).orderBy('id').forUpdate(),
+)
 
 export async function findLeadsByProviderRef(
   db: Executor,
@@ -105,26 +115,26 @@ export async function findLeadsByProviderRef(
   refs: string[],
 ): Promise<Lead[]> {
   if (refs.length === 0) return []
-  const rows = await db
+  return (await leadsByRef(db, { integrationId, refs })).rows.map(leadFromRow)
+}
+
+const leadsByRef = reusable((db, v: { integrationId: string; refs: string[] }) =>
+  db
     .selectFrom('leads')
     .selectAll()
-    .where('integrationId', '=', integrationId)
-    .where('providerRef', 'in', refs)
-    .execute()
-  return rows.map(leadFromRow)
-}
+    .where('integrationId', '=', v.integrationId)
+    .where('providerRef', 'in', v.refs),
+)
 
 /** The leads of many prospects at once, in id order. */
 export async function findLeadsOfProspects(db: Executor, prospectIds: string[]): Promise<Lead[]> {
   if (prospectIds.length === 0) return []
-  const rows = await db
-    .selectFrom('leads')
-    .selectAll()
-    .where('prospectId', 'in', prospectIds)
-    .orderBy('id')
-    .execute()
-  return rows.map(leadFromRow)
+  return (await leadsOfProspects(db, { prospectIds })).rows.map(leadFromRow)
 }
+
+const leadsOfProspects = reusable((db, v: { prospectIds: string[] }) =>
+  db.selectFrom('leads').selectAll().where('prospectId', 'in', v.prospectIds).orderBy('id'),
+)
 
 export async function findLeadsOfProspect(db: Executor, prospectId: string): Promise<Lead[]> {
   return (await leadsOfProspect(db, { prospectId })).rows.map(leadFromRow)
@@ -184,5 +194,5 @@ export async function saveIdempotencyKey(
 
 export async function findLeadsByIds(db: Executor, ids: string[]): Promise<Lead[]> {
   if (ids.length === 0) return []
-  return (await db.selectFrom('leads').selectAll().where('id', 'in', ids).execute()).map(leadFromRow)
+  return (await leadsByIds(db, { ids })).rows.map(leadFromRow)
 }

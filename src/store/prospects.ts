@@ -169,19 +169,21 @@ export async function findKeyHolders(
   const holders: (MatchKey & { prospectId: string })[] = []
   for (const type of new Set(keys.map((k) => k.type))) {
     for (const values of chunks(keyValues(keys.filter((k) => k.type === type)))) {
-      const rows = await db
-        .selectFrom('prospectKeys')
-        .select(['prospectId', 'keyType', 'keyValue'])
-        .where('accountId', '=', accountId)
-        .where('active', '=', ACTIVE)
-        .where('keyType', '=', type)
-        .where('keyValue', 'in', values)
-        .execute()
-      holders.push(...ofKeys(rows, keys))
+      holders.push(...ofKeys((await activeHolders(db, { accountId, type, values })).rows, keys))
     }
   }
   return holders
 }
+
+const activeHolders = reusable((db, v: { accountId: string; type: KeyType; values: string[] }) =>
+  db
+    .selectFrom('prospectKeys')
+    .select(['prospectId', 'keyType', 'keyValue'])
+    .where('accountId', '=', v.accountId)
+    .where('active', '=', ACTIVE)
+    .where('keyType', '=', v.type)
+    .where('keyValue', 'in', v.values),
+)
 
 /**
  * Loads prospects for change. On PostgreSQL the rows are locked (in id order, so two workers
@@ -190,16 +192,19 @@ export async function findKeyHolders(
  */
 export async function lockProspects(db: Executor, accountId: string, ids: string[]): Promise<Prospect[]> {
   if (ids.length === 0) return []
-  let query = db
+  return (await prospectsLocked(db, { accountId, ids })).rows.map(prospectFromRow)
+}
+
+const prospectsLocked = reusable((db, v: { accountId: string; ids: string[] }) => {
+  const query = db
     .selectFrom('prospects')
     .selectAll()
-    .where('accountId', '=', accountId)
-    .where('id', 'in', ids)
+    .where('accountId', '=', v.accountId)
+    .where('id', 'in', v.ids)
     .where('mergedInto', 'is', null)
     .orderBy('id')
-  if (engineOf(db) === 'postgres') query = query.forUpdate()
-  return (await query.execute()).map(prospectFromRow)
-}
+  return engineOf(db) === 'postgres' ? query.forUpdate() : query
+})
 
 /**
  * The archived (not deleted) prospects that held any of `keys`, with the key each held: a
@@ -212,19 +217,21 @@ export async function findPreviousHolders(
 ): Promise<(MatchKey & { prospectId: string })[]> {
   const holders: (MatchKey & { prospectId: string })[] = []
   for (const values of chunks(keyValues(keys))) {
-    const rows = await db
-      .selectFrom('prospectKeys')
-      .innerJoin('prospects', 'prospects.id', 'prospectKeys.prospectId')
-      .select(['prospectKeys.prospectId', 'prospectKeys.keyType', 'prospectKeys.keyValue'])
-      .where('prospectKeys.accountId', '=', accountId)
-      .where('prospectKeys.active', '=', INACTIVE)
-      .where('prospectKeys.keyValue', 'in', values)
-      .where('prospects.deletedAt', 'is', null)
-      .execute()
-    holders.push(...ofKeys(rows, keys))
+    holders.push(...ofKeys((await previousHolders(db, { accountId, values })).rows, keys))
   }
   return holders
 }
+
+const previousHolders = reusable((db, v: { accountId: string; values: string[] }) =>
+  db
+    .selectFrom('prospectKeys')
+    .innerJoin('prospects', 'prospects.id', 'prospectKeys.prospectId')
+    .select(['prospectKeys.prospectId', 'prospectKeys.keyType', 'prospectKeys.keyValue'])
+    .where('prospectKeys.accountId', '=', v.accountId)
+    .where('prospectKeys.active', '=', INACTIVE)
+    .where('prospectKeys.keyValue', 'in', v.values)
+    .where('prospects.deletedAt', 'is', null),
+)
 
 export type KeyRow = { accountId: string; keyType: KeyType; keyValue: string; prospectId: string }
 
@@ -289,6 +296,9 @@ export async function resolveSurvivor(
 /** Prospects by id, whatever their state (merged away, deleted): event bodies show them as they are. */
 export async function findProspectsByIds(db: Executor, ids: string[]): Promise<Prospect[]> {
   if (ids.length === 0) return []
-  const rows = await db.selectFrom('prospects').selectAll().where('id', 'in', ids).execute()
-  return rows.map(prospectFromRow)
+  return (await prospectsByIds(db, { ids })).rows.map(prospectFromRow)
 }
+
+const prospectsByIds = reusable((db, v: { ids: string[] }) =>
+  db.selectFrom('prospects').selectAll().where('id', 'in', v.ids),
+)

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import type { CompiledQuery } from 'kysely'
+import type { CompiledQuery, QueryId } from 'kysely'
 import type { Db } from '../../src/store/database.js'
 import { listProspects } from '../../src/store/prospect-search.js'
 import { findKeyHolders, findPreviousHolders } from '../../src/store/prospects.js'
@@ -17,6 +17,12 @@ function recording(db: Db): { db: Db; queries: CompiledQuery[] } {
     },
     transformResult: async ({ result }) => result,
   })
+  // A reusable query is compiled once and run as compiled, past every plugin's transformQuery.
+  const execute = recorder.executeQuery.bind(recorder)
+  recorder.executeQuery = ((query: CompiledQuery, queryId?: QueryId) => {
+    queries.push(query)
+    return execute(query, queryId)
+  }) as typeof recorder.executeQuery
   return { db: recorder, queries }
 }
 

@@ -170,6 +170,61 @@ describe(`statements written or compiled once outside Kysely's builder (${ENGINE
     assert.equal(result.numAffectedRows, 3n)
   })
 
+  test('a reusable query reads every item of a list of any length, compiled once for each power of two', async () => {
+    const rows = Array.from({ length: 40 }, (_, i) => ({
+      integrationId: 'integration-4',
+      key: `k${i}`,
+      requestHash: 'h',
+      leadId: `lead-${i}`,
+      createdAt: 1,
+    }))
+    await insertRows(t.db, 'idempotencyKeys', rows)
+    let builds = 0
+    const byKeys = reusable((db, v: { integrationId: string; keys: string[] }) => {
+      builds += 1
+      return db
+        .selectFrom('idempotencyKeys')
+        .select('leadId')
+        .where('integrationId', '=', v.integrationId)
+        .where('key', 'in', v.keys)
+        .orderBy('leadId')
+    })
+    for (let length = 1; length <= 33; length++) {
+      const keys = Array.from({ length }, (_, i) => `k${(i * 7) % 40}`)
+      const { rows: found } = await byKeys(t.db, { integrationId: 'integration-4', keys })
+      assert.deepEqual(
+        found.map((r) => r.leadId),
+        keys.map((k) => `lead-${k.slice(1)}`).sort(),
+        `a list of ${length}`,
+      )
+    }
+    assert.equal(builds, 7, 'rooms of 1, 2, 4, 8, 16, 32 and 64')
+    const { rows: some } = await byKeys(t.db, { integrationId: 'integration-4', keys: ['k3', 'k3', 'none'] })
+    assert.deepEqual(
+      some.map((r) => r.leadId),
+      ['lead-3'],
+    )
+    await assert.rejects(byKeys(t.db, { integrationId: 'integration-4', keys: [] }), /the list keys is empty/)
+    const dropped = reusable((db, v: { keys: string[] }) =>
+      db
+        .deleteFrom('idempotencyKeys')
+        .where('integrationId', '=', 'integration-4')
+        .where('key', 'in', v.keys),
+    )
+    const result = await t.db.transaction().execute((tx) => dropped(tx, { keys: ['k0', 'k1', 'k2'] }))
+    assert.equal(
+      result.numAffectedRows,
+      3n,
+      'the room a list leaves repeats its last item, and deletes nothing more',
+    )
+    const left = await t.db
+      .selectFrom('idempotencyKeys')
+      .select('key')
+      .where('integrationId', '=', 'integration-4')
+      .execute()
+    assert.equal(left.length, 37)
+  })
+
   test('a reusable query whose value steers its shape is refused at its first run', async () => {
     const steered = reusable((db, v: { key: string }) =>
       db
