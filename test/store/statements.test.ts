@@ -199,6 +199,12 @@ describe(`statements written or compiled once outside Kysely's builder (${ENGINE
       )
     }
     assert.equal(builds, 7, 'rooms of 1, 2, 4, 8, 16, 32 and 64')
+    for (const length of [1, 3, 20]) {
+      const keys = Array.from({ length }, (_, i) => `k${i}`)
+      const { rows: again } = await byKeys(t.db, { integrationId: 'integration-4', keys })
+      assert.equal(again.length, length)
+    }
+    assert.equal(builds, 7, 'each room compiled once, whatever came between')
     const { rows: some } = await byKeys(t.db, { integrationId: 'integration-4', keys: ['k3', 'k3', 'none'] })
     assert.deepEqual(
       some.map((r) => r.leadId),
