@@ -43,9 +43,12 @@ await build({
 
 // The route schemas' validators and serializers, compiled now rather than at every start
 // (src/http/precompiled.ts); the bundle that wrote them is not shipped.
-const { precompiled } = await import(pathToFileURL(`${root}/dist/precompiled.js`).href)
-const { validators, serializers } = await precompiled()
-writeFileSync(`${root}/dist/validators.cjs`, validators)
-writeFileSync(`${root}/dist/serializers.cjs`, serializers)
-rmSync(`${root}/dist/precompiled.js`)
-rmSync(`${root}/dist/precompiled.js.map`)
+try {
+  const { precompiled } = await import(pathToFileURL(`${root}/dist/precompiled.js`).href)
+  const { validators, serializers } = await precompiled()
+  writeFileSync(`${root}/dist/validators.cjs`, validators)
+  writeFileSync(`${root}/dist/serializers.cjs`, serializers)
+} finally {
+  rmSync(`${root}/dist/precompiled.js`, { force: true })
+  rmSync(`${root}/dist/precompiled.js.map`, { force: true })
+}
