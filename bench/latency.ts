@@ -5,7 +5,8 @@
  * webhook sender in one process) or as `ventas api` beside a `ventas worker`, on a fresh database,
  * and the receiver is subscribed through the API. Baseline, same run, same sender, same rate:
  * the answer latency of the bare Fastify route (bench/bare.ts); the v2 answer latency is reported
- * beside it. A warm-up at the same rate comes first, and its webhooks are awaited, untimed.
+ * beside it. A warm-up at the same rate comes first, and its webhooks are awaited, untimed. Then
+ * the same leads' way is split into stages, from the times Ventas stored (see `stages`).
  * Usage:
  *   npm run bench -- latency [--rate 1000] [--seconds 10] [--warmup 2] [--command serve|api+worker]
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench -- latency --command api+worker
@@ -15,7 +16,7 @@ import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { generateLeads } from './leads.js'
 import { type Answer, epochNow, percentiles, sendPaced } from './paced.js'
-import { start, startBare, startVentas, stop, type Ventas } from './servers.js'
+import { start, startBare, startVentas, stop, type Timeline, type Ventas } from './servers.js'
 
 const { values } = parseArgs({
   options: {
@@ -63,6 +64,41 @@ async function startReceiver() {
 const idOf = (answer: Answer) => (JSON.parse(answer.body) as { id: string }).id
 const leadIds = (answers: Answer[]) => answers.flatMap((a) => (a.status === 202 ? [idOf(a)] : []))
 
+/**
+ * Where each lead's time went, from the times Ventas stored (each process's clock, whole
+ * milliseconds) and the receiver's:
+ * - toApi: sent → the lead's `receivedAt`, which the API takes once it has parsed the body and read
+ *   the key, the group and the blocked values (mostly the API's event loop queue under load);
+ * - answered: `receivedAt` → the answer back at the sender (the group's commit, its wait for the
+ *   write lock, the way back);
+ * - applied: `receivedAt` → applied by the worker (the commit, the worker's wake, claim and batch);
+ * - dispatched: applied → its event dispatched; sent: dispatched → the webhook's first attempt;
+ * - arrived: the first attempt → its arrival at the receiver.
+ */
+function stages(answers: Answer[], timelines: Map<string, Timeline>, arrivals: Map<string, { at: number }>) {
+  const names = ['toApi', 'answered', 'applied', 'dispatched', 'sent', 'arrived'] as const
+  const spans = new Map(names.map((name) => [name, [] as number[]]))
+  const add = (name: (typeof names)[number], ms: number) => spans.get(name)?.push(ms)
+  for (const answer of answers) {
+    if (answer.status !== 202) continue
+    const id = idOf(answer)
+    const t = timelines.get(id)
+    const arrival = arrivals.get(id)
+    if (!t || !arrival) continue
+    add('toApi', t.receivedAt - answer.sentAt)
+    add('answered', answer.sentAt + answer.ms - t.receivedAt)
+    add('applied', t.processedAt - t.receivedAt)
+    add('dispatched', t.dispatchedAt - t.processedAt)
+    add('sent', t.sentAt - t.dispatchedAt)
+    add('arrived', arrival.at - t.sentAt)
+  }
+  const figures = [...spans].map(([name, ms]) => {
+    const { p50ms, p99ms, maxms } = percentiles(ms)
+    return [name, [p50ms, p99ms, maxms]]
+  })
+  return { leads: spans.get('toApi')?.length, ...Object.fromEntries(figures) }
+}
+
 const bodies = generateLeads(warmup + measured, 0.3).map((lead) => JSON.stringify(lead))
 const receiver = await startReceiver()
 const bare = await startBare()
@@ -108,6 +144,7 @@ try {
   await ventas.stop()
   const stored = await ventas.count()
   const processed = await ventas.count('processed')
+  const timelines = await ventas.timelines()
   const engine = ventas.engine
   console.log(
     JSON.stringify({
@@ -137,6 +174,13 @@ try {
       rate: Math.round(base.rate),
       ...percentiles(base.answers.map((a) => a.ms)),
       notAccepted: base.answers.filter((a) => a.status !== 202).length,
+    }),
+  )
+  console.log(
+    JSON.stringify({
+      engine,
+      figure: 'stages of the same leads (p50 / p99 / max)',
+      ...stages(run.answers, timelines, receiver.arrivals),
     }),
   )
   console.log(JSON.stringify({ engine, figure: 'check', sent: warmup + measured, stored, processed }))

@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { loadConfig } from '../src/config.js'
 import { connect } from '../src/store/connect.js'
-import type { LeadsTable } from '../src/store/database.js'
+import type { Db, LeadsTable } from '../src/store/database.js'
 import { createTestDatabase, type TestDatabase } from '../test/helper.js'
 
 /** Children still running; killed if this process exits first (a failed start, an exception). */
@@ -59,12 +59,17 @@ export async function startBare(
   return { url: `http://127.0.0.1:${JSON.parse(bare.output).port}/v2/leads/retail`, child: bare.child }
 }
 
+/** When (epoch ms, each process's clock) a lead was received, applied, its event dispatched, its webhook first sent. */
+export type Timeline = { receivedAt: number; processedAt: number; dispatchedAt: number; sentAt: number }
+
 export type Ventas = {
   url: string
   key: string
   engine: 'sqlite' | 'postgres'
   /** Counts what the run stored; call after stop(), so a SQLite file is no longer written. */
   count: (status?: LeadsTable['status']) => Promise<number>
+  /** Each lead's way to its first `leads` webhook attempt, by lead id, from the stored times; after stop(). */
+  timelines: () => Promise<Map<string, Timeline>>
   stop: () => Promise<void>
   /** Deletes the database (the SQLite folder, or the PostgreSQL schema). */
   drop: () => Promise<void>
@@ -89,6 +94,14 @@ export async function startVentas(
       ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, 'dist/main.js', ventasCommand]
       : ['--import', 'tsx', 'src/cli/main.ts', ventasCommand]
   const children: ChildProcess[] = []
+  const read = async <T>(query: (db: Db) => Promise<T>): Promise<T> => {
+    const db = connect(loadConfig(database.env).storage, { poolSize: 1 })
+    try {
+      return await query(db)
+    } finally {
+      await db.destroy()
+    }
+  }
   try {
     const api = await start(node(command === 'serve' ? 'serve' : 'api'), env, /API key: +vk_\S+/)
     children.push(api.child)
@@ -103,16 +116,45 @@ export async function startVentas(
       engine: database.url.startsWith('postgres') ? 'postgres' : 'sqlite',
       stop: stopAll,
       drop: () => database.drop(),
-      count: async (status?: LeadsTable['status']) => {
-        const db = connect(loadConfig(database.env).storage, { poolSize: 1 })
-        try {
+      count: (status?: LeadsTable['status']) =>
+        read(async (db) => {
           let query = db.selectFrom('leads').select((eb) => eb.fn.countAll<number>().as('n'))
           if (status) query = query.where('status', '=', status)
           return Number((await query.executeTakeFirstOrThrow()).n)
-        } finally {
-          await db.destroy()
-        }
-      },
+        }),
+      timelines: () =>
+        read(async (db) => {
+          const rows = await db
+            .selectFrom('leads')
+            .innerJoin('events', (join) =>
+              join.onRef('events.subjectId', '=', 'leads.id').on('events.topic', '=', 'leads'),
+            )
+            .innerJoin('deliveries', 'deliveries.eventId', 'events.id')
+            .innerJoin('deliveryAttempts', (join) =>
+              join
+                .onRef('deliveryAttempts.deliveryId', '=', 'deliveries.id')
+                .on('deliveryAttempts.number', '=', 1),
+            )
+            .select([
+              'leads.id',
+              'leads.receivedAt',
+              'leads.processedAt',
+              'events.dispatchedAt',
+              'deliveryAttempts.sentAt',
+            ])
+            .execute()
+          return new Map(
+            rows.map((r) => [
+              r.id,
+              {
+                receivedAt: Number(r.receivedAt),
+                processedAt: Number(r.processedAt),
+                dispatchedAt: Number(r.dispatchedAt),
+                sentAt: Number(r.sentAt),
+              },
+            ]),
+          )
+        }),
     }
   } catch (error) {
     for (const child of children) await stop(child)
