@@ -35,6 +35,14 @@ export async function enqueueJobs(
 /**
  * Claims up to `limit` runnable jobs, oldest first. On PostgreSQL `FOR UPDATE SKIP LOCKED` lets
  * any number of workers claim at once without waiting on each other or taking the same job.
+ *
+ * On PostgreSQL the claim reads `jobs_runnable` in its order and stops after `limit`, whatever
+ * the planner's statistics say. A burst of leads fills `jobs` faster than autovacuum analyzes it;
+ * planning with the statistics of a nearly empty table, PostgreSQL read every runnable job and
+ * sorted them to take the first 200 (12.7 ms a claim at 20,000 queued, BENCHMARKS.md §3), and once
+ * analyzed it joined the claimed ids to a scan of the whole table. So sorting is ruled out for the
+ * claim's transaction (`enable_sort`, which leaves only the index's order; the worker's claim has a
+ * transaction of its own), and the ids are looked up by primary key (`= any(array(…))`).
  */
 export async function claimJobs(
   db: Executor,
@@ -43,6 +51,7 @@ export async function claimJobs(
   now: number,
   leaseMs: number,
 ): Promise<Job[]> {
+  if (engineOf(db) === 'postgres' && db.isTransaction) await sql`set local enable_sort = off`.execute(db)
   const { rows: claimed } = await runnableClaimed(db, { worker, lockedUntil: now + leaseMs, now, limit })
   // UPDATE … RETURNING does not keep the subquery's order (PostgreSQL returns rows as it meets
   // them), and a batch must run oldest first so one person's leads keep their order.
@@ -64,7 +73,11 @@ const runnableClaimed = reusable(
     return db
       .updateTable('jobs')
       .set((eb) => ({ lockedBy: v.worker, lockedUntil: v.lockedUntil, attempts: eb('attempts', '+', 1) }))
-      .where('id', 'in', engineOf(db) === 'postgres' ? runnable.forUpdate().skipLocked() : runnable)
+      .where((eb) =>
+        engineOf(db) === 'postgres'
+          ? eb('id', '=', sql<string>`any(array(${runnable.forUpdate().skipLocked()}))`)
+          : eb('id', 'in', runnable),
+      )
       .returningAll()
   },
 )

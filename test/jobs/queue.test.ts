@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, beforeEach, describe, test } from 'node:test'
+import { type CompiledQuery, sql } from 'kysely'
 import { loadConfig } from '../../src/config.js'
 import { JOB_MAX_ATTEMPTS } from '../../src/domain/retry.js'
 import { claimJobs, enqueueJobs, failJob, type Job } from '../../src/jobs/queue.js'
@@ -106,6 +107,63 @@ describe(`the job queue (${ENGINE})`, () => {
       assert.equal(row.lockedBy, holder.get(row.subjectId), `${row.subjectId} is held by its claimer`)
       assert.equal(row.attempts, 1)
     }
+  })
+
+  test('on PostgreSQL a claim reads the runnable index in order and its ids by key, whatever the statistics', {
+    skip: ENGINE !== 'postgres' && 'PostgreSQL plans only',
+  }, async () => {
+    /** Claims 200 in a transaction as the worker does; the claim's plan, as node types and indexes. */
+    const claimPlan = () =>
+      db.transaction().execute(async (tx) => {
+        const run: CompiledQuery[] = []
+        const execute = tx.executeQuery.bind(tx)
+        tx.executeQuery = ((query: CompiledQuery) => {
+          run.push(query)
+          return execute(query)
+        }) as typeof tx.executeQuery
+        const claimed = await claimJobs(tx, 'w', 200, NOW, LEASE)
+        assert.equal(claimed.length, 200)
+        const claim = run.find((q) => q.sql.startsWith('update "jobs"')) as CompiledQuery
+        const { rows } = await execute<{ 'QUERY PLAN': unknown }>({
+          ...claim,
+          sql: `explain (format json) ${claim.sql}`,
+        })
+        const plan = JSON.stringify(rows[0]?.['QUERY PLAN'])
+        return {
+          first: claimed[0]?.subjectId,
+          nodes: [...plan.matchAll(/"Node Type":"([^"]+)"(?:[^{}]*?"Index Name":"([^"]+)")?/g)].map(
+            ([, type, index]) => (index ? `${type} ${index}` : String(type)),
+          ),
+        }
+      })
+    const expectIndexed = ({ nodes }: { nodes: string[] }, when: string) => {
+      assert.ok(!nodes.includes('Sort'), `${when}: no sort of the runnable jobs: ${nodes.join(', ')}`)
+      assert.ok(
+        nodes.includes('Index Scan jobs_runnable'),
+        `${when}: the runnable index in order: ${nodes.join(', ')}`,
+      )
+      assert.ok(
+        nodes.some((n) => n.endsWith('Index Scan jobs_pkey')),
+        `${when}: the claimed ids by key: ${nodes.join(', ')}`,
+      )
+      assert.ok(!nodes.includes('Seq Scan'), `${when}: no scan of the table: ${nodes.join(', ')}`)
+    }
+    // A burst into a queue last analyzed empty: the planner expects a handful of runnable jobs.
+    await sql`analyze jobs`.execute(db)
+    await enqueueJobs(
+      db,
+      'lead',
+      Array.from({ length: 5000 }, (_, i) => `burst${String(i).padStart(4, '0')}`),
+      NOW - 1000,
+    )
+    const stale = await claimPlan()
+    assert.equal(stale.first, 'burst0000', 'oldest first')
+    expectIndexed(stale, 'statistics of an empty queue')
+    // The same queue analyzed: the planner knows of thousands of jobs.
+    await sql`analyze jobs`.execute(db)
+    const fresh = await claimPlan()
+    assert.equal(fresh.first, 'burst0200', 'the next oldest')
+    expectIndexed(fresh, 'statistics of the burst')
   })
 
   test('failJob retries after 2^attempt s ±20 %, then parks the job as dead after its last attempt', async () => {
