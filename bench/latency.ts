@@ -65,14 +65,19 @@ const idOf = (answer: Answer) => (JSON.parse(answer.body) as { id: string }).id
 const leadIds = (answers: Answer[]) => answers.flatMap((a) => (a.status === 202 ? [idOf(a)] : []))
 
 /**
- * Where each lead's time went, from the times Ventas stored (each process's clock, whole
- * milliseconds) and the receiver's:
+ * Where each lead's time went, from the times Ventas stored (each process's `Date.now()`, whole
+ * milliseconds, against the sender's and the receiver's fractional clocks: a stage of a
+ * millisecond or less can read slightly negative):
  * - toApi: sent → the lead's `receivedAt`, which the API takes once it has parsed the body and read
  *   the key, the group and the blocked values (mostly the API's event loop queue under load);
  * - answered: `receivedAt` → the answer back at the sender (the group's commit, its wait for the
  *   write lock, the way back);
- * - applied: `receivedAt` → applied by the worker (the commit, the worker's wake, claim and batch);
- * - dispatched: applied → its event dispatched; sent: dispatched → the webhook's first attempt;
+ * - applied: `receivedAt` → the time of the worker's batch that applied it, taken once the batch
+ *   has read what it needs (the commit, the worker's wake, its claim and reads);
+ * - dispatched: → the start of the dispatch that took its event (the batch's decisions, writes and
+ *   commit, and the wait for the dispatcher);
+ * - sent: → the webhook's first attempt (the dispatch's rendering, writes and commit, and the wait
+ *   for a lane);
  * - arrived: the first attempt → its arrival at the receiver.
  */
 function stages(answers: Answer[], timelines: Map<string, Timeline>, arrivals: Map<string, { at: number }>) {

@@ -59,7 +59,11 @@ export async function startBare(
   return { url: `http://127.0.0.1:${JSON.parse(bare.output).port}/v2/leads/retail`, child: bare.child }
 }
 
-/** When (epoch ms, each process's clock) a lead was received, applied, its event dispatched, its webhook first sent. */
+/**
+ * A lead's stored times (epoch ms, whole, each process's `Date.now()`): received, its batch's time
+ * (`processed_at`, taken after the batch's reads), the start of the dispatch that took its `leads`
+ * event, and its webhook's first attempt.
+ */
 export type Timeline = { receivedAt: number; processedAt: number; dispatchedAt: number; sentAt: number }
 
 export type Ventas = {
@@ -135,13 +139,15 @@ export async function startVentas(
                 .onRef('deliveryAttempts.deliveryId', '=', 'deliveries.id')
                 .on('deliveryAttempts.number', '=', 1),
             )
-            .select([
+            // A lease that ran out can log a first attempt twice; the earliest counts.
+            .select((eb) => [
               'leads.id',
               'leads.receivedAt',
               'leads.processedAt',
-              'events.dispatchedAt',
-              'deliveryAttempts.sentAt',
+              eb.fn.min('events.dispatchedAt').as('dispatchedAt'),
+              eb.fn.min('deliveryAttempts.sentAt').as('sentAt'),
             ])
+            .groupBy(['leads.id', 'leads.receivedAt', 'leads.processedAt'])
             .execute()
           return new Map(
             rows.map((r) => [
