@@ -102,12 +102,11 @@ export async function lockLeads(
   return rows
 }
 
-const leadsByIds = reusable((db, v: { ids: string[] }) =>
-  db.selectFrom('leads').selectAll().where('id', 'in', v.ids).orderBy('id'),
-)
-const leadsLocked = reusable((db, v: { ids: string[] }) =>
-  db.selectFrom('leads').selectAll().where('id', 'in', v.ids).orderBy('id').forUpdate(),
-)
+const leadsIn = (db: Executor, ids: string[]) =>
+  db.selectFrom('leads').selectAll().where('id', 'in', ids).orderBy('id')
+const leadsByIds = reusable((db, v: { ids: string[] }) => leadsIn(db, v.ids))
+/** Kept apart from `leadsByIds`: webhook bodies read leads by id and must not lock them. */
+const leadsLocked = reusable((db, v: { ids: string[] }) => leadsIn(db, v.ids).forUpdate())
 
 export async function findLeadsByProviderRef(
   db: Executor,
