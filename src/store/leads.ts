@@ -1,5 +1,6 @@
-import type { Selectable } from 'kysely'
+import { type Selectable, sql } from 'kysely'
 import type { StoredLead } from '../domain/lead.js'
+import { engineOf } from './connect.js'
 import { chunks, type Executor, insertRows, type LeadsTable, reusable, updateRows } from './database.js'
 
 export type Lead = Omit<Selectable<LeadsTable>, 'body' | 'error' | 'merged' | 'matchKeys'> & {
@@ -50,6 +51,15 @@ export type QueuedKey = { leadId: string; keyValue: string; receivedAt: number; 
  * The queued leads of an account that hold any of `keyValues` and were received by `until`:
  * a lead must wait for the older ones of its person, so one person's leads apply in the order
  * received (receipt time, then id).
+ *
+ * Two reads, each by the first column of one index: the keys by value, then their leads' jobs by
+ * subject, joined here. As one join, PostgreSQL planned with the statistics of a drained queue
+ * (a burst fills these tables faster than autovacuum analyzes them) and, believing both sides
+ * nearly empty, compared every queued key with every live job: a second for 300 keys at 20,000
+ * queued. With fresh statistics it still scanned `lead_keys` and hashed every live job (4.7 ms a
+ * read in a burst, BENCHMARKS.md §3). On PostgreSQL the reads also run with sequential scans off,
+ * then the setting goes back to the session's: the planner rates a scan of a table in memory
+ * below a few hundred index lookups, which take a fifth of its time.
  */
 export async function findQueuedKeys(
   db: Executor,
@@ -57,22 +67,33 @@ export async function findQueuedKeys(
   keyValues: string[],
   until: number,
 ): Promise<QueuedKey[]> {
-  const found: QueuedKey[] = []
-  for (const values of chunks([...new Set(keyValues)])) {
-    found.push(...(await queuedKeys(db, { accountId, values, until })).rows)
+  const postgres = engineOf(db) === 'postgres'
+  if (postgres && !db.isTransaction)
+    return db.transaction().execute((tx) => findQueuedKeys(tx, accountId, keyValues, until))
+  if (postgres) await sql`set local enable_seqscan = off`.execute(db)
+  const keys: Omit<QueuedKey, 'runAt'>[] = []
+  for (const values of chunks([...new Set(keyValues)]))
+    keys.push(...(await keysHeld(db, { accountId, values, until })).rows)
+  const runs = new Map<string, number[]>()
+  for (const ids of chunks([...new Set(keys.map((k) => k.leadId))])) {
+    for (const job of (await jobsOf(db, { ids })).rows)
+      if (job.deadAt === null) runs.set(job.subjectId, [...(runs.get(job.subjectId) ?? []), job.runAt])
   }
-  return found
+  if (postgres) await sql`set local enable_seqscan to default`.execute(db)
+  return keys.flatMap((key) => (runs.get(key.leadId) ?? []).map((runAt) => ({ ...key, runAt })))
 }
 
-const queuedKeys = reusable((db, v: { accountId: string; values: string[]; until: number }) =>
+const keysHeld = reusable((db, v: { accountId: string; values: string[]; until: number }) =>
   db
     .selectFrom('leadKeys')
-    .innerJoin('jobs', 'jobs.subjectId', 'leadKeys.leadId')
-    .select(['leadKeys.leadId', 'leadKeys.keyValue', 'leadKeys.receivedAt', 'jobs.runAt'])
-    .where('leadKeys.accountId', '=', v.accountId)
-    .where('leadKeys.keyValue', 'in', v.values)
-    .where('leadKeys.receivedAt', '<=', v.until)
-    .where('jobs.deadAt', 'is', null),
+    .select(['leadId', 'keyValue', 'receivedAt'])
+    .where('keyValue', 'in', v.values)
+    .where('accountId', '=', v.accountId)
+    .where('receivedAt', '<=', v.until),
+)
+
+const jobsOf = reusable((db, v: { ids: string[] }) =>
+  db.selectFrom('jobs').select(['subjectId', 'runAt', 'deadAt']).where('subjectId', 'in', v.ids),
 )
 
 export async function forgetLeadKeys(db: Executor, leadIds: string[]): Promise<void> {
