@@ -3,9 +3,12 @@
  * (SQLite by default), beside a same-run baseline: a raw insert loop of rows as wide as a lead,
  * through the same driver with no Ventas code. Usage:
  *   npm run bench -- processing [--leads 5000]
- *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench -- processing [--workers 2]
+ *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench -- processing [--workers 2] [--drained]
  * Prints one JSON line per figure. Leads are stored first (not timed), then one in-process worker
  * drains the queue (timed); with `--workers N`, N `ventas worker` processes drain it instead.
+ * With `--drained`, 200 other leads are queued and applied first and the queue's tables analyzed
+ * once empty (PostgreSQL): the statistics autovacuum leaves between two bursts, which the burst
+ * then outgrows.
  */
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
@@ -22,7 +25,11 @@ import { generatePeopleLeads } from './leads.js'
 import { benchAccount } from './setup.js'
 
 const { values } = parseArgs({
-  options: { leads: { type: 'string', default: '5000' }, workers: { type: 'string', default: '0' } },
+  options: {
+    leads: { type: 'string', default: '5000' },
+    workers: { type: 'string', default: '0' },
+    drained: { type: 'boolean', default: false },
+  },
   allowPositionals: true,
 })
 const total = Number(values.leads)
@@ -51,6 +58,18 @@ for (const lead of leads) {
     )
 }
 const baseline = leads.length / ((performance.now() - started) / 1000)
+
+if (values.drained) {
+  const { leads: earlier } = generatePeopleLeads(200, 0.3)
+  const stored = earlier.flatMap((input) => {
+    const c = checkLead(input, { integration, group, industry: 'retail', blocked: new Set(), at: Date.now() })
+    return c.ok ? [c.lead as Lead] : []
+  })
+  await storeLeads(t.db, stored, { at: Date.now() })
+  const worker = new LeadWorker(t.db, { batch: 200 })
+  while ((await worker.runOnce()) > 0) {}
+  if (ENGINE === 'postgres') await sql`analyze`.execute(t.db) // SQLite keeps no statistics unless asked
+}
 
 let seconds: number
 if (processes === 0) {
@@ -95,6 +114,7 @@ if (Number(unapplied.n) > 0 || left || Number(prospects.n) === 0)
 const report = (figure: string, value: number, unit: string, extra: Record<string, unknown> = {}) =>
   console.log(JSON.stringify({ engine: ENGINE, figure, value: Math.round(value), unit, ...extra }))
 report('processing', leads.length / seconds, 'leads/s', {
+  drained: values.drained,
   workers: processes === 0 ? 'one, in this process' : `${processes} ventas worker processes`,
   leads: leads.length,
   people,
