@@ -29,6 +29,8 @@ import type { WebhookWorker } from './webhooks/worker.js'
 declare module 'fastify' {
   interface FastifyInstance {
     db: Db
+    /** The reads a request makes before it writes: a connection of their own in `ventas api` (`connectReader`). */
+    reader: Db
     config: Config
     secretKey: Buffer
     lastUsed: LastUsedTracker
@@ -48,6 +50,7 @@ declare module 'fastify' {
 export type AppOptions = {
   config: Config
   db: Db
+  reader?: Db
   secretKey: Buffer
   now?: () => number
   logger?: FastifyServerOptions['logger']
@@ -112,6 +115,7 @@ export async function buildApp(options: AppOptions) {
   app.setValidatorCompiler(validatorCompiler)
 
   app.decorate('db', options.db)
+  app.decorate('reader', options.reader ?? options.db)
   app.decorate('config', options.config)
   app.decorate('secretKey', options.secretKey)
   app.decorate('now', options.now ?? Date.now)

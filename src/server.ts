@@ -4,7 +4,7 @@ import { type Config, loadSecretKey } from './config.js'
 import { LeadWorker } from './jobs/worker.js'
 import { type Bootstrapped, bootstrapIfEmpty } from './services/bootstrap.js'
 import { watchOtherCommits } from './store/commits.js'
-import { connect } from './store/connect.js'
+import { connect, connectReader } from './store/connect.js'
 import type { Db } from './store/database.js'
 import { migrateToLatest } from './store/migrator.js'
 import { VERSION } from './version.js'
@@ -126,7 +126,9 @@ export async function startServer(
   const db = connect(config.storage, { sqliteSynchronous: config.sqliteSynchronous })
   await migrateToLatest(db)
   const first = config.bootstrap ? await bootstrapIfEmpty(db, secretKey, config.defaultCountry) : null
-  const app = await buildApp({ config, db, secretKey })
+  // `ventas api` commits beside other processes' workers, whose transactions it waits for.
+  const reader = options.withWorker ? db : connectReader(config.storage, db)
+  const app = await buildApp({ config, db, reader, secretKey })
   if (options.withWorker) {
     const { worker: webhooks, stop: stopWebhooks } = webhookWorker(db, config, secretKey, {
       log: app.log,
@@ -161,6 +163,7 @@ export async function startServer(
       }, SHUTDOWN_GRACE_MS)
       timer.unref()
       await app.close()
+      if (reader !== db) await reader.destroy()
       await db.destroy()
       clearTimeout(timer)
     })()

@@ -91,11 +91,11 @@ class ImmediateSqliteDialect extends SqliteDialect {
  * The handful of distinct statements a process runs are kept prepared instead (a query is one
  * statement; Kysely runs one at a time on its single SQLite connection, so none is ever busy).
  */
-function reusing(database: SQLite.Database, checkpointer: Checkpointer): SqliteDatabase {
+function reusing(database: SQLite.Database, checkpointer?: Checkpointer): SqliteDatabase {
   const prepared = new Map<string, SQLite.Statement>()
   return {
     close: () => {
-      checkpointer.stop()
+      checkpointer?.stop()
       database.close()
     },
     prepare(sql) {
@@ -139,6 +139,28 @@ export function connect(storage: Storage, options: ConnectOptions = {}): Db {
     max: options.poolSize ?? 10,
   })
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins })
+}
+
+/**
+ * The connection for the reads a request makes before it writes (its key, its group, the blocked
+ * values) in a process whose commits wait for another process's write lock (`ventas api` beside
+ * `ventas worker`). Kysely runs one transaction at a time on a SQLite connection and holds it
+ * while the transaction waits for the lock, so those reads queued behind the intake's commit as
+ * it waited for the worker's: at 1,000 leads/s, 4.3–8.0 ms from a lead's arrival to its intake,
+ * against 0.6–0.9 ms read here (BENCHMARKS.md §6). A second, read-only SQLite connection reads
+ * the last committed state beside it (WAL). `ventas serve` keeps one connection: its transactions
+ * are its own, and v1's p99 at 500/s went 7.0–12.4 → 9.5–27.3 ms with a reader. On PostgreSQL
+ * the pool gives each read a connection already.
+ */
+export function connectReader(storage: Storage, db: Db): Db {
+  if (storage.engine !== 'sqlite') return db
+  const Driver = requireDriver('better-sqlite3') as typeof SQLite
+  const database = new Driver(storage.path, { readonly: true })
+  database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
+  return new Kysely<Database>({
+    dialect: new SqliteDialect({ database: reusing(database) }),
+    plugins: [new CamelCasePlugin()],
+  })
 }
 
 export function engineOf(db: Db): 'sqlite' | 'postgres' {

@@ -39,7 +39,7 @@ export async function authenticate(
   key: string | undefined,
 ): Promise<Integration | undefined> {
   if (!key) return undefined
-  const integration = await findIntegrationByKeyHash(app.db, hashApiKey(key))
+  const integration = await findIntegrationByKeyHash(app.reader, hashApiKey(key))
   if (!integration || integration.revokedAt !== null) return undefined
   app.lastUsed.record(integration.id, integration.lastUsedAt, app.now())
   return integration

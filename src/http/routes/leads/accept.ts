@@ -13,10 +13,10 @@ import type { LeadInput } from '../../schemas/lead.js'
 /** The shared steps of every lead route: the key's group, its industries, and the refusals as errors. */
 export async function intakeContext(app: FastifyInstance, request: FastifyRequest, industry: Industry) {
   const integration = principal(request)
-  const group = await findGroup(app.db, integration.accountId, integration.groupId)
+  const group = await findGroup(app.reader, integration.accountId, integration.groupId)
   if (!group?.industries.includes(industry))
     throw new ApiError('NOT_FOUND', `Industry ${industry} is not enabled for this group`)
-  const blocked = await findBlockedValues(app.db, integration.accountId)
+  const blocked = await findBlockedValues(app.reader, integration.accountId)
   return { integration, group, industry, blocked, at: app.now() }
 }
 
