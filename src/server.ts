@@ -127,8 +127,19 @@ export async function startServer(
   await migrateToLatest(db)
   const first = config.bootstrap ? await bootstrapIfEmpty(db, secretKey, config.defaultCountry) : null
   // `ventas api` commits beside other processes' workers, whose transactions it waits for.
-  const reader = options.withWorker ? db : connectReader(config.storage, db)
-  const app = await buildApp({ config, db, reader, secretKey })
+  const reader =
+    !options.withWorker && config.storage.engine === 'sqlite' ? connectReader(config.storage) : db
+  const closeDatabases = async () => {
+    try {
+      if (reader !== db) await reader.destroy()
+    } finally {
+      await db.destroy()
+    }
+  }
+  const app = await buildApp({ config, db, reader, secretKey }).catch(async (error) => {
+    await closeDatabases()
+    throw error
+  })
   if (options.withWorker) {
     const { worker: webhooks, stop: stopWebhooks } = webhookWorker(db, config, secretKey, {
       log: app.log,
@@ -148,7 +159,11 @@ export async function startServer(
     webhooks.start()
     app.addHook('onClose', () => Promise.all([leadWorker.stop(), stopWebhooks()]).then(() => undefined))
   }
-  await app.listen({ port: config.port, host: config.host })
+  await app.listen({ port: config.port, host: config.host }).catch(async (error) => {
+    await app.close()
+    await closeDatabases()
+    throw error
+  })
   const address = app.server.address()
   const port = typeof address === 'object' && address ? address.port : config.port
   const url = publicUrl(config.host, port)
@@ -163,8 +178,7 @@ export async function startServer(
       }, SHUTDOWN_GRACE_MS)
       timer.unref()
       await app.close()
-      if (reader !== db) await reader.destroy()
-      await db.destroy()
+      await closeDatabases()
       clearTimeout(timer)
     })()
     return stopping

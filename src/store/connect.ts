@@ -147,13 +147,13 @@ export function connect(storage: Storage, options: ConnectOptions = {}): Db {
  * `ventas worker`). Kysely runs one transaction at a time on a SQLite connection and holds it
  * while the transaction waits for the lock, so those reads queued behind the intake's commit as
  * it waited for the worker's: at 1,000 leads/s, 4.3–8.0 ms from a lead's arrival to its intake,
- * against 0.6–0.9 ms read here (BENCHMARKS.md §6). A second, read-only SQLite connection reads
- * the last committed state beside it (WAL). `ventas serve` keeps one connection: its transactions
- * are its own, and v1's p99 at 500/s went 7.0–12.4 → 9.5–27.3 ms with a reader. On PostgreSQL
- * the pool gives each read a connection already.
+ * against 0.6–0.9 ms read here (BENCHMARKS.md §6). This second, read-only connection reads the
+ * last committed state beside it (WAL): a request that arrives while a key's revocation or a
+ * group's change waits for the lock is checked as it would have been a moment earlier.
+ * `ventas serve` keeps one connection: its transactions are its own, and v1's p99 at 500/s went
+ * 7.0–12.4 → 9.5–27.3 ms with a reader. PostgreSQL's pool gives each read a connection already.
  */
-export function connectReader(storage: Storage, db: Db): Db {
-  if (storage.engine !== 'sqlite') return db
+export function connectReader(storage: Extract<Storage, { engine: 'sqlite' }>): Db {
   const Driver = requireDriver('better-sqlite3') as typeof SQLite
   const database = new Driver(storage.path, { readonly: true })
   database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)

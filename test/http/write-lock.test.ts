@@ -57,6 +57,16 @@ describe(`ventas api while another process holds the write lock (${ENGINE})`, {
       })
       await delay(300) // the lead reaches its commit and waits for the lock
       assert.equal(settled, false, 'the lead waits for the lock')
+      let held = true
+      const behind = running.db
+        .selectFrom('groups')
+        .select('id')
+        .execute()
+        .finally(() => {
+          held = false
+        })
+      await delay(50)
+      assert.equal(held, true, "the lead's commit holds the API's connection while it waits")
       const unknownKey = await post('vk_not_a_key_of_anyone_0000000000', {
         utmSource: 'web',
         firstName: 'Ana',
@@ -67,6 +77,7 @@ describe(`ventas api while another process holds the write lock (${ENGINE})`, {
       assert.equal(settled, false, 'both answered while the lead still waited')
       other.exec('commit')
       assert.equal((await waiting).status, 202)
+      await behind
     } finally {
       if (other.inTransaction) other.exec('rollback')
       other.close()
