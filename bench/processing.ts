@@ -6,9 +6,10 @@
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench -- processing [--workers 2] [--drained]
  * Prints one JSON line per figure. Leads are stored first (not timed), then one in-process worker
  * drains the queue (timed); with `--workers N`, N `ventas worker` processes drain it instead.
- * With `--drained`, 200 other leads are queued and applied first and the queue's tables analyzed
- * once empty (PostgreSQL): the statistics autovacuum leaves between two bursts, which the burst
- * then outgrows.
+ * With `--drained`, 200 leads are queued and applied first and the queue's tables analyzed once
+ * empty (PostgreSQL): the statistics autovacuum leaves between two bursts, which the burst then
+ * outgrows. They are the generator's first 200, so the burst's first people have prospects
+ * already (about 140 of its 14,079 at 20,000 leads).
  */
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'

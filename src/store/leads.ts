@@ -58,8 +58,9 @@ export type QueuedKey = { leadId: string; keyValue: string; receivedAt: number; 
  * nearly empty, compared every queued key with every live job: over a second for 320 keys at
  * 16,686 queued. With other statistics it scanned `lead_keys` and hashed every live job (4.7–12
  * ms a read, BENCHMARKS.md §3). On PostgreSQL the reads also run with sequential scans off, then
- * the setting goes back to the session's: the planner rates a scan of a table in memory below a
- * few hundred index lookups, which took 1.6 ms against its 3–13.
+ * the setting goes back to its default: the planner rates a scan of a table in memory below a few
+ * hundred index lookups, which took 1.6 ms against its 3–13. The setting lasts to the end of the
+ * transaction should a read fail, which rolls it back; given no transaction, the reads open one.
  */
 export async function findQueuedKeys(
   db: Executor,

@@ -69,6 +69,7 @@ describe(`the queued keys of a batch (${ENGINE})`, () => {
     await queue(ACCOUNT, 0, 30)
     await queue('account-b', 0, 30)
     await db.updateTable('jobs').set({ deadAt: NOW }).where('subjectId', '=', leadId(ACCOUNT, 3)).execute()
+    await enqueueJobs(db, 'lead', [leadId(ACCOUNT, 4)], NOW + 90_000) // a second live job: a row each
     const asked = [
       ...keysOf(0),
       ...keysOf(3),
@@ -81,13 +82,22 @@ describe(`the queued keys of a batch (${ENGINE})`, () => {
     assert.deepEqual(
       pairs(found),
       pairs(
-        [0, 4, 9].flatMap((i) => keysOf(i).map((keyValue) => ({ leadId: leadId(ACCOUNT, i), keyValue }))),
+        [0, 4, 4, 9].flatMap((i) => keysOf(i).map((keyValue) => ({ leadId: leadId(ACCOUNT, i), keyValue }))),
       ),
     )
-    for (const key of found) {
-      const i = Number(key.leadId.slice(-5))
-      assert.deepEqual([Number(key.receivedAt), Number(key.runAt)], [NOW + i, NOW + 60_000], key.leadId)
-    }
+    const times = found
+      .map((k) => `${k.leadId} ${Number(k.receivedAt) - NOW} ${Number(k.runAt) - NOW}`)
+      .sort()
+    assert.deepEqual(
+      times,
+      [
+        ...keysOf(0).map(() => `${leadId(ACCOUNT, 0)} 0 60000`),
+        `${leadId(ACCOUNT, 4)} 4 60000`,
+        `${leadId(ACCOUNT, 4)} 4 90000`,
+        ...keysOf(9).map(() => `${leadId(ACCOUNT, 9)} 9 60000`),
+      ].sort(),
+      'each key with its receipt, and the run time of each live job of its lead',
+    )
   })
 
   test('on PostgreSQL both reads look up an index, whatever the statistics, and sequential scans come back after', {
@@ -99,7 +109,7 @@ describe(`the queued keys of a batch (${ENGINE})`, () => {
     /** One read in a transaction as the worker makes it: its statements' plans, and the setting after it. */
     const read = () =>
       db.transaction().execute(async (tx) => {
-        const plans: string[] = []
+        const plans: { table: string; plan: string }[] = []
         const execute = tx.executeQuery.bind(tx)
         tx.executeQuery = (async (query: CompiledQuery) => {
           if (query.sql.startsWith('select')) {
@@ -109,9 +119,10 @@ describe(`the queued keys of a batch (${ENGINE})`, () => {
             })
             const plan = JSON.stringify(rows[0]?.['QUERY PLAN'])
             const nodes = [...plan.matchAll(/"Node Type":"([^"]+)"(?:[^{}]*?"Index Name":"([^"]+)")?/g)]
-            plans.push(
-              nodes.map(([, type, index]) => (index ? `${type} ${index}` : String(type))).join(' > '),
-            )
+            plans.push({
+              table: /from "(\w+)"/.exec(query.sql)?.[1] ?? '',
+              plan: nodes.map(([, type, index]) => (index ? `${type} ${index}` : String(type))).join(' > '),
+            })
           }
           return execute(query)
         }) as typeof tx.executeQuery
@@ -123,14 +134,17 @@ describe(`the queued keys of a batch (${ENGINE})`, () => {
       })
     const expectLookups = ({ found, plans, after }: Awaited<ReturnType<typeof read>>, when: string) => {
       assert.equal(found, held.length, `${when}: every queued key asked for`)
-      const [keys, ...jobs] = plans
-      assert.match(
-        keys ?? '',
-        /^(Bitmap Heap Scan > Bitmap )?Index Scan lead_keys_value$/,
-        `${when}: keys by value`,
-      )
-      assert.ok(jobs.length > 0, `${when}: the jobs read`)
-      for (const plan of jobs)
+      const keys = plans.filter((p) => p.table === 'lead_keys')
+      const jobs = plans.filter((p) => p.table === 'jobs')
+      assert.equal(keys.length + jobs.length, plans.length, `${when}: only keys and jobs read`)
+      assert.ok(keys.length > 0 && jobs.length > 0, `${when}: both read`)
+      for (const { plan } of keys)
+        assert.match(
+          plan,
+          /^(Bitmap Heap Scan > Bitmap )?Index Scan lead_keys_value$/,
+          `${when}: keys by value`,
+        )
+      for (const { plan } of jobs)
         assert.match(
           plan,
           /^(Bitmap Heap Scan > Bitmap )?Index Scan jobs_subject$/,
