@@ -2,11 +2,12 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { CompiledQuery } from 'kysely'
 import pg from 'pg'
 import { type App, buildApp } from '../src/app.js'
 import { type Config, loadConfig } from '../src/config.js'
 import { connect } from '../src/store/connect.js'
-import type { Db } from '../src/store/database.js'
+import type { Db, Executor } from '../src/store/database.js'
 import { migrateToLatest } from '../src/store/migrator.js'
 
 /**
@@ -127,4 +128,34 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestC
       await database.drop()
     },
   }
+}
+
+export type Plan = { sql: string; nodes: string[] }
+
+/**
+ * PostgreSQL's plans of the statements `tx` runs through `executeQuery` that `pick` selects, as
+ * node types with their index names, each explained on the same connection right after it runs:
+ * under the settings in force then, and over what the statement itself changed (a claim plans
+ * differently once it has locked and updated its jobs). The list fills as the statements run.
+ */
+export function recordPlans(tx: Executor, pick: (sql: string) => boolean): Plan[] {
+  const plans: Plan[] = []
+  const execute = tx.executeQuery.bind(tx)
+  tx.executeQuery = (async (query: CompiledQuery) => {
+    const result = await execute(query)
+    if (pick(query.sql)) {
+      const { rows } = await execute<{ 'QUERY PLAN': unknown }>({
+        ...query,
+        sql: `explain (format json) ${query.sql}`,
+      })
+      const plan = JSON.stringify(rows[0]?.['QUERY PLAN'])
+      const nodes = [...plan.matchAll(/"Node Type":"([^"]+)"(?:[^{}]*?"Index Name":"([^"]+)")?/g)]
+      plans.push({
+        sql: query.sql,
+        nodes: nodes.map(([, type, index]) => (index ? `${type} ${index}` : String(type))),
+      })
+    }
+    return result
+  }) as typeof tx.executeQuery
+  return plans
 }

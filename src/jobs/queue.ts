@@ -2,7 +2,14 @@ import { type Selectable, sql } from 'kysely'
 import { newId } from '../domain/ids.js'
 import { JOB_MAX_ATTEMPTS, jobBackoffMs } from '../domain/retry.js'
 import { engineOf } from '../store/connect.js'
-import { chunks, type Executor, insertRows, type JobsTable, reusable } from '../store/database.js'
+import {
+  chunks,
+  type Executor,
+  insertRows,
+  type JobsTable,
+  reusable,
+  withPlanMethodOff,
+} from '../store/database.js'
 
 /**
  * The job queue is a table in the same database, written in the same transaction as the change
@@ -40,11 +47,9 @@ export async function enqueueJobs(
  * the planner's statistics say. A burst of leads fills `jobs` faster than autovacuum analyzes it;
  * planning with the statistics of a nearly empty table, PostgreSQL read every runnable job and
  * sorted them to take the first 200 (12.7 ms a claim at 20,000 queued, BENCHMARKS.md §3), and once
- * analyzed it joined the claimed ids to a scan of the whole table. So the claim's transaction
- * makes sorting as dear as the planner allows (`set local enable_sort = off`, which leaves it the
- * index's order), and the ids are looked up by primary key (`= any(array(…))`). The setting
- * lasts to the end of the transaction: the claim runs in one of its own unless it is given one,
- * and the worker gives it one that holds nothing else.
+ * analyzed it joined the claimed ids to a scan of the whole table. So the claim runs with sorting
+ * off (`withPlanMethodOff`, which leaves the planner the index's order), and the ids are looked up
+ * by primary key (`= any(array(…))`).
  */
 export async function claimJobs(
   db: Executor,
@@ -53,11 +58,9 @@ export async function claimJobs(
   now: number,
   leaseMs: number,
 ): Promise<Job[]> {
-  if (engineOf(db) === 'postgres') {
-    if (!db.isTransaction) return db.transaction().execute((tx) => claimJobs(tx, worker, limit, now, leaseMs))
-    await sql`set local enable_sort = off`.execute(db)
-  }
-  const { rows: claimed } = await runnableClaimed(db, { worker, lockedUntil: now + leaseMs, now, limit })
+  const { rows: claimed } = await withPlanMethodOff(db, 'enable_sort', (tx) =>
+    runnableClaimed(tx, { worker, lockedUntil: now + leaseMs, now, limit }),
+  )
   // UPDATE … RETURNING does not keep the subquery's order (PostgreSQL returns rows as it meets
   // them), and a batch must run oldest first so one person's leads keep their order.
   return claimed.sort((a, b) => a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))

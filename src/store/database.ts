@@ -368,6 +368,26 @@ export function inTransaction<T>(db: Executor, work: (tx: Transaction<Database>)
 }
 
 /**
+ * Runs `work` with one of PostgreSQL's plan methods off (`enable_sort`, `enable_seqscan`), in the
+ * caller's transaction or a new one, then sets the method back to its default; on SQLite, as is.
+ * For statements written for one index, whose plans a burst's stale statistics turned into reads
+ * of a whole table (BENCHMARKS.md §3). Should `work` fail, its transaction rolls the setting back.
+ */
+export function withPlanMethodOff<T>(
+  db: Executor,
+  method: 'enable_sort' | 'enable_seqscan',
+  work: (tx: Executor) => Promise<T>,
+): Promise<T> {
+  if (engineOf(db) !== 'postgres') return work(db)
+  return inTransaction(db, async (tx) => {
+    await sql`select set_config(${method}, 'off', true)`.execute(tx)
+    const result = await work(tx)
+    await sql`select set_config(name, reset_val, true) from pg_settings where name = ${method}`.execute(tx)
+    return result
+  })
+}
+
+/**
  * Rows per INSERT: statements have parameter limits (SQLite 32,766, PostgreSQL 65,535), and a
  * 1000-lead batch with its keys would pass them in one statement.
  */

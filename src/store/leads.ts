@@ -1,7 +1,14 @@
-import { type Selectable, sql } from 'kysely'
+import type { Selectable } from 'kysely'
 import type { StoredLead } from '../domain/lead.js'
-import { engineOf } from './connect.js'
-import { chunks, type Executor, insertRows, type LeadsTable, reusable, updateRows } from './database.js'
+import {
+  chunks,
+  type Executor,
+  insertRows,
+  type LeadsTable,
+  reusable,
+  updateRows,
+  withPlanMethodOff,
+} from './database.js'
 
 export type Lead = Omit<Selectable<LeadsTable>, 'body' | 'error' | 'merged' | 'matchKeys'> & {
   body: StoredLead
@@ -57,10 +64,9 @@ export type QueuedKey = { leadId: string; keyValue: string; receivedAt: number; 
  * (a burst fills these tables faster than autovacuum analyzes them) and, believing both sides
  * nearly empty, compared every queued key with every live job: over a second for 320 keys at
  * 16,686 queued. With other statistics it scanned `lead_keys` and hashed every live job (4.7–12
- * ms a read, BENCHMARKS.md §3). On PostgreSQL the reads also run with sequential scans off, then
- * the setting goes back to its default: the planner rates a scan of a table in memory below a few
- * hundred index lookups, which took 1.6 ms against its 3–13. The setting lasts to the end of the
- * transaction should a read fail, which rolls it back; given no transaction, the reads open one.
+ * ms a read, BENCHMARKS.md §3). On PostgreSQL the reads also run with sequential scans off
+ * (`withPlanMethodOff`): the planner rates a scan of a table in memory below a few hundred index
+ * lookups, which took 1.6 ms against its 3–13.
  */
 export async function findQueuedKeys(
   db: Executor,
@@ -68,20 +74,21 @@ export async function findQueuedKeys(
   keyValues: string[],
   until: number,
 ): Promise<QueuedKey[]> {
-  const postgres = engineOf(db) === 'postgres'
-  if (postgres && !db.isTransaction)
-    return db.transaction().execute((tx) => findQueuedKeys(tx, accountId, keyValues, until))
-  if (postgres) await sql`set local enable_seqscan = off`.execute(db)
-  const keys: Omit<QueuedKey, 'runAt'>[] = []
-  for (const values of chunks([...new Set(keyValues)]))
-    keys.push(...(await keysHeld(db, { accountId, values, until })).rows)
-  const runs = new Map<string, number[]>()
-  for (const ids of chunks([...new Set(keys.map((k) => k.leadId))])) {
-    for (const job of (await jobsOf(db, { ids })).rows)
-      if (job.deadAt === null) runs.set(job.subjectId, [...(runs.get(job.subjectId) ?? []), job.runAt])
-  }
-  if (postgres) await sql`set local enable_seqscan to default`.execute(db)
-  return keys.flatMap((key) => (runs.get(key.leadId) ?? []).map((runAt) => ({ ...key, runAt })))
+  return withPlanMethodOff(db, 'enable_seqscan', async (tx) => {
+    const keys: Omit<QueuedKey, 'runAt'>[] = []
+    for (const values of chunks([...new Set(keyValues)]))
+      keys.push(...(await keysHeld(tx, { accountId, values, until })).rows)
+    const runs = new Map<string, number[]>()
+    for (const ids of chunks([...new Set(keys.map((k) => k.leadId))])) {
+      for (const job of (await jobsOf(tx, { ids })).rows) {
+        if (job.deadAt !== null) continue
+        const list = runs.get(job.subjectId) ?? []
+        list.push(job.runAt)
+        runs.set(job.subjectId, list)
+      }
+    }
+    return keys.flatMap((key) => (runs.get(key.leadId) ?? []).map((runAt) => ({ ...key, runAt })))
+  })
 }
 
 const keysHeld = reusable((db, v: { accountId: string; values: string[]; until: number }) =>

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, beforeEach, describe, test } from 'node:test'
-import { type CompiledQuery, sql } from 'kysely'
+import { sql } from 'kysely'
 import { loadConfig } from '../../src/config.js'
 import { JOB_MAX_ATTEMPTS } from '../../src/domain/retry.js'
 import { claimJobs, enqueueJobs, failJob, type Job } from '../../src/jobs/queue.js'
@@ -8,7 +8,7 @@ import { LeadWorker } from '../../src/jobs/worker.js'
 import { connect } from '../../src/store/connect.js'
 import type { Db } from '../../src/store/database.js'
 import { migrateToLatest } from '../../src/store/migrator.js'
-import { createTestDatabase, ENGINE, type TestDatabase } from '../helper.js'
+import { createTestDatabase, ENGINE, recordPlans, type TestDatabase } from '../helper.js'
 
 /** The job queue (operations.md §4) on the real database: order, leases, retries, dead jobs. */
 const NOW = 1_750_000_000_000
@@ -115,26 +115,11 @@ describe(`the job queue (${ENGINE})`, () => {
     /** Claims 200 in a transaction as the worker does; the claim's plan, as node types and indexes. */
     const claimPlan = () =>
       db.transaction().execute(async (tx) => {
-        const run: CompiledQuery[] = []
-        const execute = tx.executeQuery.bind(tx)
-        tx.executeQuery = ((query: CompiledQuery) => {
-          run.push(query)
-          return execute(query)
-        }) as typeof tx.executeQuery
+        const plans = recordPlans(tx, (statement) => statement.startsWith('update "jobs"'))
         const claimed = await claimJobs(tx, 'w', 200, NOW, LEASE)
         assert.equal(claimed.length, 200)
-        const claim = run.find((q) => q.sql.startsWith('update "jobs"')) as CompiledQuery
-        const { rows } = await execute<{ 'QUERY PLAN': unknown }>({
-          ...claim,
-          sql: `explain (format json) ${claim.sql}`,
-        })
-        const plan = JSON.stringify(rows[0]?.['QUERY PLAN'])
-        return {
-          first: claimed[0]?.subjectId,
-          nodes: [...plan.matchAll(/"Node Type":"([^"]+)"(?:[^{}]*?"Index Name":"([^"]+)")?/g)].map(
-            ([, type, index]) => (index ? `${type} ${index}` : String(type)),
-          ),
-        }
+        assert.equal(plans.length, 1, 'one claim statement')
+        return { first: claimed[0]?.subjectId, nodes: plans[0]?.nodes ?? [] }
       })
     const expectIndexed = ({ nodes }: { nodes: string[] }, when: string) => {
       assert.ok(!nodes.includes('Sort'), `${when}: no sort of the runnable jobs: ${nodes.join(', ')}`)
@@ -148,14 +133,21 @@ describe(`the job queue (${ENGINE})`, () => {
       )
       assert.ok(!nodes.includes('Seq Scan'), `${when}: no scan of the table: ${nodes.join(', ')}`)
     }
+    const burst = (prefix: string) =>
+      enqueueJobs(
+        db,
+        'lead',
+        Array.from({ length: 5000 }, (_, i) => `${prefix}${i}`),
+        NOW - 1000,
+      )
+    // A burst into a queue never analyzed (a new database): the planner guesses from the table's size.
+    await sql`truncate jobs`.execute(db)
+    await burst('new')
+    expectIndexed(await claimPlan(), 'no statistics')
     // A burst into a queue last analyzed empty: the planner expects a handful of runnable jobs.
+    await db.deleteFrom('jobs').execute()
     await sql`analyze jobs`.execute(db)
-    await enqueueJobs(
-      db,
-      'lead',
-      Array.from({ length: 5000 }, (_, i) => `burst${i}`),
-      NOW - 1000,
-    )
+    await burst('burst')
     const oldestFirst = (
       await db.selectFrom('jobs').select('subjectId').orderBy('runAt').orderBy('id').execute()
     ).map((j) => j.subjectId)
