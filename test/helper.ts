@@ -6,6 +6,7 @@ import type { CompiledQuery } from 'kysely'
 import pg from 'pg'
 import { type App, buildApp } from '../src/app.js'
 import { type Config, loadConfig } from '../src/config.js'
+import { type Running, startServer } from '../src/server.js'
 import { connect } from '../src/store/connect.js'
 import type { Db, Executor } from '../src/store/database.js'
 import { migrateToLatest } from '../src/store/migrator.js'
@@ -128,6 +129,19 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestC
       await database.drop()
     },
   }
+}
+
+/** `ventas serve`, or `ventas api` without the worker, started as operators start it on a free port, and the API key its banner prints. */
+export async function startTestServer(
+  env: Record<string, string>,
+  withWorker: boolean,
+): Promise<{ running: Running; key: string }> {
+  let banner = ''
+  const config = loadConfig({ PORT: '0', LOG_LEVEL: 'silent', ...env })
+  const running = await startServer(config, { withWorker, print: (text) => (banner = text) })
+  const key = /API key: +(vk_\S+)/.exec(banner)?.[1]
+  if (!key) throw new Error(`no API key in the banner:\n${banner}`)
+  return { running, key }
 }
 
 export type Plan = { sql: string; nodes: string[] }

@@ -2,9 +2,8 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { setTimeout as delay } from 'node:timers/promises'
 import Database from 'better-sqlite3'
-import { loadConfig } from '../../src/config.js'
-import { type Running, startServer } from '../../src/server.js'
-import { createTestDatabase, ENGINE, type TestDatabase } from '../helper.js'
+import type { Running } from '../../src/server.js'
+import { createTestDatabase, ENGINE, startTestServer, type TestDatabase } from '../helper.js'
 
 /**
  * `ventas api` beside another process that holds SQLite's write lock (a `ventas worker` in the
@@ -20,16 +19,9 @@ describe(`ventas api while another process holds the write lock (${ENGINE})`, {
   let key: string
   before(async () => {
     database = await createTestDatabase()
-    const config = loadConfig({ ...database.env, PORT: '0', LOG_LEVEL: 'silent' })
-    let banner = ''
-    running = await startServer(config, {
-      withWorker: false,
-      print: (text) => {
-        banner = text
-      },
-    })
-    key = /API key: +(vk_\S+)/.exec(banner)?.[1] as string
-    assert.ok(key, banner)
+    const started = await startTestServer(database.env, false)
+    running = started.running
+    key = started.key
   })
   after(async () => {
     await running?.stop()

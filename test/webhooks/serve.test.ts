@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { Webhook } from 'standardwebhooks'
-import { loadConfig } from '../../src/config.js'
-import { type Running, startServer } from '../../src/server.js'
-import { createTestDatabase, ENGINE, type TestDatabase } from '../helper.js'
+import type { Running } from '../../src/server.js'
+import { createTestDatabase, ENGINE, startTestServer, type TestDatabase } from '../helper.js'
 import { type Receiver, startReceiver } from './receiver.js'
 
 /**
@@ -19,22 +18,10 @@ describe(`webhooks from ventas serve (${ENGINE})`, () => {
   before(async () => {
     database = await createTestDatabase()
     receiver = await startReceiver()
-    const config = loadConfig({
-      ...database.env,
-      PORT: '0',
-      LOG_LEVEL: 'silent',
-      VENTAS_WEBHOOK_ALLOW_PRIVATE: 'true',
-      VENTAS_WEBHOOK_CONCURRENCY: '2',
-    })
-    let banner = ''
-    running = await startServer(config, {
-      withWorker: true,
-      print: (text) => {
-        banner = text
-      },
-    })
-    key = /API key: +(vk_\S+)/.exec(banner)?.[1] as string
-    assert.ok(key, banner)
+    const env = { ...database.env, VENTAS_WEBHOOK_ALLOW_PRIVATE: 'true', VENTAS_WEBHOOK_CONCURRENCY: '2' }
+    const started = await startTestServer(env, true)
+    running = started.running
+    key = started.key
   })
   after(async () => {
     await running?.stop()
