@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks'
 import { setTimeout as delay } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { sql } from 'kysely'
+import type { LeadInput } from '../src/http/schemas/lead.js'
 import { LeadWorker } from '../src/jobs/worker.js'
 import { checkLead } from '../src/services/checking.js'
 import { storeLeads } from '../src/services/intake.js'
@@ -40,11 +41,19 @@ const t = await createTestApp({ now: Date.now() })
 const { group, integration } = await benchAccount(t)
 
 // Baseline: the same number of rows, as wide as a stored lead, inserted one per transaction.
+const checkedLeads = (inputs: LeadInput[]) =>
+  inputs.flatMap((input) => {
+    const checked = checkLead(input, {
+      integration,
+      group,
+      industry: 'retail',
+      blocked: new Set(),
+      at: Date.now(),
+    })
+    return checked.ok ? [checked.lead as Lead] : []
+  })
 const { leads: inputs, people } = generatePeopleLeads(total, 0.3)
-const checked = inputs.map((input) =>
-  checkLead(input, { integration, group, industry: 'retail', blocked: new Set(), at: Date.now() }),
-)
-const leads = checked.flatMap((c) => (c.ok ? [c.lead] : []))
+const leads = checkedLeads(inputs)
 await sql`create table bench_rows (id text primary key, body text not null, received_at bigint not null)`.execute(
   t.db,
 )
@@ -61,12 +70,7 @@ for (const lead of leads) {
 const baseline = leads.length / ((performance.now() - started) / 1000)
 
 if (values.drained) {
-  const { leads: earlier } = generatePeopleLeads(200, 0.3)
-  const stored = earlier.flatMap((input) => {
-    const c = checkLead(input, { integration, group, industry: 'retail', blocked: new Set(), at: Date.now() })
-    return c.ok ? [c.lead as Lead] : []
-  })
-  await storeLeads(t.db, stored, { at: Date.now() })
+  await storeLeads(t.db, checkedLeads(generatePeopleLeads(200, 0.3).leads), { at: Date.now() })
   const worker = new LeadWorker(t.db, { batch: 200 })
   while ((await worker.runOnce()) > 0) {}
   if (ENGINE === 'postgres') await sql`analyze`.execute(t.db) // SQLite keeps no statistics unless asked
@@ -75,7 +79,7 @@ if (values.drained) {
 let seconds: number
 if (processes === 0) {
   for (let i = 0; i < leads.length; i += 1000)
-    await storeLeads(t.db, leads.slice(i, i + 1000) as Lead[], { at: Date.now() })
+    await storeLeads(t.db, leads.slice(i, i + 1000), { at: Date.now() })
   const worker = new LeadWorker(t.db, { batch: 200 })
   started = performance.now()
   while ((await worker.runOnce()) > 0) {}
@@ -87,7 +91,7 @@ if (processes === 0) {
   await delay(4000)
   started = performance.now()
   for (let i = 0; i < leads.length; i += 1000)
-    await storeLeads(t.db, leads.slice(i, i + 1000) as Lead[], { at: Date.now() })
+    await storeLeads(t.db, leads.slice(i, i + 1000), { at: Date.now() })
   await waitUntil(
     'the workers have emptied the queue',
     async () => (await t.db.selectFrom('jobs').select('id').limit(1).executeTakeFirst()) === undefined,
